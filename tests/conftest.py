@@ -1,0 +1,107 @@
+"""Shared fixtures: a fresh migrated database per test, on SQLite and on the real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from worker import migrate
+from worker.db import reset_engines, session_factory
+from worker.settings import reset_settings
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+PG_ADMIN_URL = os.environ.get(
+    "OUTREACH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_DB = int(os.environ.get("OUTREACH_TEST_REDIS_DB", "15"))
+REDIS_URL = os.environ.get("OUTREACH_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
+
+
+def _pg_admin() -> object:
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test copies (CREATE DATABASE ... TEMPLATE)."""
+    name = f"outreach_tpl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # pragma: no cover - only when the server is down
+        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc}); run .ci/run")
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    migrate.upgrade(url)
+    reset_engines()
+    yield name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.sqlite3"
+    migrate.upgrade(f"sqlite:///{path}")
+    reset_engines()
+    return path
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated, empty database: a SQLite file or a new PostgreSQL database."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "outreach.sqlite3"
+        path.write_bytes(template.read_bytes())
+        yield f"sqlite:///{path}"
+        reset_engines()
+        return
+    tpl: str = request.getfixturevalue("pg_template")
+    name = f"outreach_t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{tpl}"'))
+    yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    reset_engines()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Environment for code under test: this test's database, data dir and a fixed secret."""
+    values = {
+        "OUTREACH_DATABASE_URL": db_url,
+        "OUTREACH_DATA_DIR": str(tmp_path / "data"),
+        "OUTREACH_SECRET_KEY": "test-secret-key-not-for-production",
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    yield values
+    reset_settings()
+
+
+@pytest.fixture
+def session(env: dict[str, str]) -> Iterator[Session]:
+    s = session_factory(env["OUTREACH_DATABASE_URL"])()
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def shared_replies() -> Path:
+    folder = SHARED / "replies"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (it ships beside the checkout, not in it)")
+    return folder

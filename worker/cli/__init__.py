@@ -1,0 +1,63 @@
+"""The `outreach` command: one entry point, errors printed for people, not as tracebacks."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from worker.cli import db as _db  # noqa: F401  (registers commands)
+from worker.cli.apps import app
+from worker.errors import UserError
+
+# Command modules register themselves on import; keep this list in one place.
+_MODULES = [
+    "worker.cli.classify",
+    "worker.cli.campaign",
+    "worker.cli.contacts",
+    "worker.cli.preview",
+    "worker.cli.sending",
+    "worker.cli.review",
+    "worker.cli.letter",
+    "worker.cli.ops",
+    "worker.cli.demo",
+]
+
+
+def _load_commands() -> None:
+    import importlib
+
+    for name in _MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # not written yet
+                continue
+            raise
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+def main() -> None:
+    _load_commands()
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(1)
+    except Exception as exc:  # click usage errors come through here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+__all__ = ["app", "main"]

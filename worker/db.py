@@ -1,0 +1,64 @@
+"""Engine and sessions; one engine per process and database URL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.settings import get_settings
+
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def get_engine(url: str | None = None) -> Engine:
+    url = url or get_settings().resolved_database_url()
+    if url not in _ENGINES:
+        _ENGINES[url] = _create(url)
+    return _ENGINES[url]
+
+
+def _create(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL lets the worker, beat and CLI share the file; foreign keys are off by default.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def session_factory(url: str | None = None) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A transaction: commit on success, roll back on any error."""
+    session = session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def reset_engines() -> None:
+    """Close every pooled connection (after fork, between tests)."""
+    for engine in _ENGINES.values():
+        engine.dispose()
+    _ENGINES.clear()
