@@ -1,0 +1,68 @@
+"""The audit log: one call records who changed what, from which state to which."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from worker.core.states import S, check_transition
+from worker.models import AuditLog
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    entity: str,
+    entity_id: int | None,
+    action: str,
+    campaign_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditLog(
+            actor=actor,
+            entity=entity,
+            entity_id=entity_id,
+            action=action,
+            campaign_id=campaign_id,
+            from_state=from_state,
+            to_state=to_state,
+            detail=detail,
+        )
+    )
+
+
+def move(
+    session: Session,
+    row: Any,
+    table: dict[S, frozenset[S]],
+    target: S,
+    *,
+    actor: str,
+    action: str,
+    campaign_id: int | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Change `row.state` after checking the transition table, and audit it."""
+    current = type(target)(row.state)
+    check_transition(table, current, target)
+    row.state = target.value
+    record(
+        session,
+        actor=actor,
+        entity=type(row).__tablename__,
+        entity_id=row.id,
+        action=action,
+        campaign_id=campaign_id if campaign_id is not None else getattr(row, "campaign_id", None),
+        from_state=current.value,
+        to_state=target.value,
+        detail=detail,
+    )
+
+
+__all__ = ["StrEnum", "move", "record"]

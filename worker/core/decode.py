@@ -1,0 +1,288 @@
+"""Raw mail bytes to parsed headers and readable text, surviving real Japanese charsets."""
+
+from __future__ import annotations
+
+import email
+import email.header
+import email.utils
+import re
+import unicodedata
+from dataclasses import dataclass
+from email.message import Message
+from html.parser import HTMLParser
+
+# Labels that in practice mean Microsoft's CP932 (NEC/IBM extensions, ①, ㈱, ～).
+_CP932_ALIASES = frozenset(
+    {"shift_jis", "shift-jis", "sjis", "x-sjis", "s-jis", "shift_jis-2004", "windows-31j",
+     "cp932", "ms932", "ms_kanji", "csshiftjis", "x-ms-cp932", "csWindows31J".lower()}
+)
+_EUC_ALIASES = frozenset({"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "ujis", "cseucpkdfmtjapanese"})
+_JIS_ALIASES = frozenset(
+    {"iso-2022-jp", "iso2022jp", "iso-2022-jp-1", "iso-2022-jp-2", "iso-2022-jp-3",
+     "iso-2022-jp-2004", "csiso2022jp", "iso-2022-jp-ms", "cp50220", "cp50221", "cp50222"}
+)
+_OTHER_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "ks_c_5601-1987": "cp949",
+                  "us-ascii": "utf-8", "ascii": "utf-8", "iso-8859-1": "cp1252",
+                  "latin1": "cp1252", "latin-1": "cp1252", "unknown-8bit": "utf-8",
+                  "x-unknown": "utf-8", "utf8": "utf-8"}
+
+_JIS_ESCAPE = re.compile(rb"\x1b(\$B|\$@|\$\(B|\$\(Q|\$\(O|\$\(D|\$A|\(B|\(J|\(I|\(H)")
+_TO_EUC = bytes(range(128)) + bytes(range(128))  # keeps bytes; + 0x80 done below
+_PLUS_80 = bytes((b | 0x80) for b in range(256))
+_TRANSLATE_DASHES = str.maketrans(
+    {
+        "\u301c": "～", "\uff5e": "～", "\u223c": "～",  # wave dash variants
+        "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-",  # minus, hyphens
+        "\u2013": "-", "\u2014": "-", "\u2015": "-", "\uff0d": "-",  # en/em/bar dashes
+        "\u00a0": " ", "\u200b": "", "\ufeff": "",
+        "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+    }
+)
+
+
+def decode_iso2022jp(data: bytes) -> str:
+    """Decode ISO-2022-JP including NEC row 13 (①, ㈱), JIS X 0212/0213 and half-width kana.
+
+    Python's iso2022_jp codecs reject the vendor characters Japanese mailers send every day,
+    so 1. split at escape sequences, 2. turn each JIS X 0208 run into EUC bytes and decode it
+    as EUC-JIS-2004 (whose row 13 matches NEC's), 3. map ESC ( I kana to cp932 half-width kana.
+    """
+    out: list[str] = []
+    mode = b"(B"
+    pos = 0
+    for match in _JIS_ESCAPE.finditer(data):
+        out.append(_decode_jis_run(data[pos : match.start()], mode))
+        mode = match.group(1)
+        pos = match.end()
+    out.append(_decode_jis_run(data[pos:], mode))
+    return "".join(out)
+
+
+def _decode_jis_run(run: bytes, mode: bytes) -> str:
+    if not run:
+        return ""
+    if mode in (b"$B", b"$@", b"$(B", b"$(Q", b"$(O"):
+        # line breaks can sit inside a double-byte run in broken mail; keep them
+        parts = run.split(b"\n")
+        return "\n".join(
+            p.rstrip(b"\r").translate(_PLUS_80).decode("euc_jis_2004", "replace") for p in parts
+        )
+    if mode == b"$(D":
+        return (b"\x8f" .join([b""]) + b"".join(
+            b"\x8f" + run[i : i + 2].translate(_PLUS_80) for i in range(0, len(run) - 1, 2)
+        )).decode("euc_jp", "replace")
+    if mode == b"(I":
+        return run.translate(_PLUS_80).decode("cp932", "replace")
+    if b"\x0e" in run:  # SO/SI shifted half-width kana inside ASCII mode
+        return re.sub(
+            rb"\x0e([^\x0f]*)\x0f?", lambda m: m.group(1).translate(_PLUS_80), run
+        ).decode("cp932", "replace")
+    return run.decode("utf-8", "replace")
+
+
+def decode_bytes(data: bytes, charset: str | None) -> str:
+    """Decode `data` declared as `charset`; never raises, unknown bytes become U+FFFD."""
+    name = (charset or "").strip().strip('"').lower()
+    if name in _JIS_ALIASES or (not name and b"\x1b$" in data):
+        return decode_iso2022jp(data)
+    if name in _CP932_ALIASES:
+        return data.decode("cp932", "replace")
+    if name in _EUC_ALIASES:
+        try:
+            return data.decode("euc_jp")
+        except UnicodeDecodeError:
+            return data.decode("euc_jis_2004", "replace")
+    name = _OTHER_ALIASES.get(name, name)
+    if not name or name == "utf-8":
+        return _decode_undeclared(data)
+    try:
+        return data.decode(name, "replace")
+    except LookupError:
+        return _decode_undeclared(data)
+
+
+def _decode_undeclared(data: bytes) -> str:
+    """UTF-8 if it is valid, else the Japanese charset that decodes cleanly, else UTF-8 lossy."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    if b"\x1b$" in data:
+        return decode_iso2022jp(data)
+    for codec in ("cp932", "euc_jp"):
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return data.decode("utf-8", "replace")
+
+
+def normalise(text: str) -> str:
+    """NFKC plus one form for wave dashes, dashes, quotes and invisible spaces."""
+    return unicodedata.normalize("NFKC", text.translate(_TRANSLATE_DASHES)).translate(
+        _TRANSLATE_DASHES
+    )
+
+
+def decode_header_value(value: object) -> str:
+    """A header value with RFC 2047 encoded-words decoded by our charset rules; never raises."""
+    if value is None:
+        return ""
+    if isinstance(value, email.header.Header):
+        value = str(value)
+    text = str(value)
+    if "\udc80" <= max(text, default=" ") or any("\udc80" <= c <= "\udcff" for c in text):
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if "=?" not in text:
+        return re.sub(r"\r?\n[ \t]+", " ", text).strip()
+    try:
+        chunks = email.header.decode_header(text)
+    except Exception:  # malformed encoded-words: keep the raw text
+        return text.strip()
+    parts: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            parts.append(decode_bytes(chunk, charset))
+        else:
+            parts.append(chunk)
+    return re.sub(r"\r?\n[ \t]+", " ", "".join(parts)).strip()
+
+
+@dataclass(frozen=True)
+class MessageHeaders:
+    """The headers intake and classification need, decoded; addresses lower-cased."""
+
+    from_address: str | None
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    delivered_to: tuple[str, ...]
+    x_original_to: tuple[str, ...]
+    message_id: str | None
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    subject: str
+    authentication_results: tuple[str, ...]
+    return_path: str | None  # "" for the null path <>
+
+
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+def _addresses(msg: Message, name: str) -> tuple[str, ...]:
+    values = [decode_header_value(v) for v in (msg.get_all(name) or [])]
+    pairs = email.utils.getaddresses(values)
+    return tuple(a.strip().lower() for _, a in pairs if "@" in a)
+
+
+def headers_of(msg: Message) -> MessageHeaders:
+    """Decode the headers of an already parsed message."""
+    from_value = decode_header_value(msg.get("From"))
+    from_name, from_addr = email.utils.parseaddr(from_value)
+    rp_raw = msg.get("Return-Path")
+    return_path: str | None = None
+    if rp_raw is not None:
+        rp = decode_header_value(rp_raw).strip()
+        return_path = rp.strip("<>").strip().lower()
+    in_reply = _MSGID.findall(decode_header_value(msg.get("In-Reply-To")))
+    mid = _MSGID.findall(decode_header_value(msg.get("Message-ID")))
+    return MessageHeaders(
+        from_address=from_addr.lower() or None,
+        from_name=from_name,
+        to=_addresses(msg, "To"),
+        cc=_addresses(msg, "Cc"),
+        delivered_to=_addresses(msg, "Delivered-To"),
+        x_original_to=_addresses(msg, "X-Original-To"),
+        message_id=mid[0] if mid else None,
+        in_reply_to=in_reply[0] if in_reply else None,
+        references=tuple(_MSGID.findall(decode_header_value(msg.get("References")))),
+        subject=decode_header_value(msg.get("Subject")),
+        authentication_results=tuple(
+            decode_header_value(v) for v in (msg.get_all("Authentication-Results") or [])
+        ),
+        return_path=return_path,
+    )
+
+
+def parse_message(raw: bytes) -> Message:
+    """Parse raw bytes leniently (compat32 keeps 8-bit header bytes for our own decoding)."""
+    return email.message_from_bytes(raw)
+
+
+def parse_headers(raw: bytes) -> MessageHeaders:
+    """Raw bytes to decoded headers; never raises on malformed input."""
+    return headers_of(parse_message(raw))
+
+
+def part_text(part: Message) -> str:
+    """The decoded text of a non-multipart part, HTML turned into text; never raises."""
+    try:
+        payload = part.get_payload(decode=True)
+    except Exception:
+        payload = None
+    if not isinstance(payload, bytes):
+        raw = part.get_payload()
+        payload = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else b""
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        charset = None
+    text = decode_bytes(payload, charset)
+    if part.get_content_type() == "text/html":
+        text = html_to_text(text)
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class _TextExtractor(HTMLParser):
+    """Block tags become line breaks, <blockquote> becomes "> " quoting, scripts vanish."""
+
+    _BLOCK = frozenset({"p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "table", "hr"})
+    _SKIP = frozenset({"style", "script", "head", "title"})
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.lines: list[str] = []
+        self.current: list[str] = []
+        self.depth = 0
+        self.skip = 0
+
+    def _flush(self) -> None:
+        text = "".join(self.current)
+        self.current = []
+        for line in text.split("\n"):
+            self.lines.append("> " * self.depth + line.strip() if self.depth else line.strip())
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self._SKIP:
+            self.skip += 1
+        elif tag == "blockquote":
+            self._flush()
+            self.depth += 1
+        elif tag in self._BLOCK:
+            self._flush()
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self.skip = max(0, self.skip - 1)
+        elif tag == "blockquote":
+            self._flush()
+            self.depth = max(0, self.depth - 1)
+        elif tag in self._BLOCK:
+            self._flush()
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.current.append(re.sub(r"[ \t\r\n]+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body; quotes keep a "> " prefix so they can be removed."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # html.parser is lenient; this is belt and braces
+        return re.sub(r"<[^>]*>", " ", html)
+    parser._flush()
+    text = "\n".join(parser.lines)
+    return re.sub(r"\n{3,}", "\n\n", text).strip("\n")

@@ -1,0 +1,153 @@
+"""The campaign definition file (YAML) as a validated value: what a campaign lead writes."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, time, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+Language = Literal["en", "ja"]
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$")
+
+
+def _single_line(value: str) -> str:
+    """Names end up in mail headers: a CR or LF there is header injection."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("must be a single line (contains a line break)")
+    return value.strip()
+
+
+Line = Annotated[str, AfterValidator(_single_line)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalisedName(Strict):
+    en: Line | None = None
+    ja: Line | None = None
+    reading: Line | None = None  # kana reading of `ja`, for gojūon order
+
+    @model_validator(mode="after")
+    def _has_a_name(self) -> LocalisedName:
+        if not (self.en or self.ja):
+            raise ValueError("give at least one of `en` or `ja`")
+        return self
+
+
+class Coordinator(Strict):
+    name: LocalisedName
+    email: EmailStr | None = None
+    lead: bool = False  # receives forwarded questions and reports
+
+
+class Person(Strict):
+    name: LocalisedName
+    title: LocalisedName | None = None
+    postal_address: dict[Language, str] = Field(default_factory=dict)
+    email: EmailStr
+
+
+class Ministry(Strict):
+    recipient: Person
+    cc: list[EmailStr] = Field(default_factory=list)
+
+
+class Sender(Strict):
+    name: LocalisedName
+    address: EmailStr  # From:
+    reply_local_part: Line = "signon"  # replies go to <local>+TOKEN@<reply_domain>
+    reply_domain: Line
+    lead_email: EmailStr  # where questions, bounces and review items are forwarded
+
+
+class QuietHours(Strict):
+    start: time = time(21, 0)
+    end: time = time(8, 0)
+
+
+class Schedule(Strict):
+    invite_at: datetime
+    deadline: datetime
+    reminders_before_deadline: list[timedelta] = Field(
+        default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
+    )
+    quiet_hours: QuietHours = QuietHours()
+
+    @field_validator("invite_at", "deadline")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError(
+                "needs a UTC offset, e.g. 2024-05-29T17:00:00+09:00 (a time without one is ambiguous)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> Schedule:
+        if self.deadline <= self.invite_at:
+            raise ValueError(
+                f"deadline {self.deadline.isoformat()} is not after invite_at "
+                f"{self.invite_at.isoformat()}; move the deadline later or invite earlier"
+            )
+        for offset in self.reminders_before_deadline:
+            if offset <= timedelta(0):
+                raise ValueError("reminders_before_deadline: offsets must be positive durations")
+        return self
+
+
+class CampaignDefinition(Strict):
+    slug: str
+    title: dict[Language, Line]
+    languages: list[Language] = Field(min_length=1)
+    timezone: str
+    letter: dict[Language, str]  # Markdown file names, relative to the definition file
+    coordinators: list[Coordinator] = Field(min_length=1)
+    ministry: Ministry
+    sender: Sender
+    schedule: Schedule
+    requires_approval: bool = True
+    max_reminders: int = Field(default=2, ge=0, le=10)
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, value: str) -> str:
+        if not _SLUG.match(value):
+            raise ValueError("use 3-100 lowercase letters, digits and dashes, e.g. icc-2024")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {value!r}; use an IANA name such as Asia/Tokyo"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _languages_covered(self) -> CampaignDefinition:
+        for lang in self.languages:
+            if lang not in self.letter:
+                raise ValueError(f"letter: no file for language {lang!r}")
+            if lang not in self.title:
+                raise ValueError(f"title: no title for language {lang!r}")
+        return self
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
