@@ -27,7 +27,6 @@ _OTHER_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "ks_c_5601-1987": "cp94
                   "x-unknown": "utf-8", "utf8": "utf-8"}
 
 _JIS_ESCAPE = re.compile(rb"\x1b(\$B|\$@|\$\(B|\$\(Q|\$\(O|\$\(D|\$A|\(B|\(J|\(I|\(H)")
-_TO_EUC = bytes(range(128)) + bytes(range(128))  # keeps bytes; + 0x80 done below
 _PLUS_80 = bytes((b | 0x80) for b in range(256))
 _TRANSLATE_DASHES = str.maketrans(
     {
@@ -68,9 +67,8 @@ def _decode_jis_run(run: bytes, mode: bytes) -> str:
             p.rstrip(b"\r").translate(_PLUS_80).decode("euc_jis_2004", "replace") for p in parts
         )
     if mode == b"$(D":
-        return (b"\x8f" .join([b""]) + b"".join(
-            b"\x8f" + run[i : i + 2].translate(_PLUS_80) for i in range(0, len(run) - 1, 2)
-        )).decode("euc_jp", "replace")
+        pairs = (run[i : i + 2].translate(_PLUS_80) for i in range(0, len(run) - 1, 2))
+        return b"".join(b"\x8f" + pair for pair in pairs).decode("euc_jp", "replace")
     if mode == b"(I":
         return run.translate(_PLUS_80).decode("cp932", "replace")
     if b"\x0e" in run:  # SO/SI shifted half-width kana inside ASCII mode
@@ -131,7 +129,7 @@ def decode_header_value(value: object) -> str:
     if isinstance(value, email.header.Header):
         value = str(value)
     text = str(value)
-    if "\udc80" <= max(text, default=" ") or any("\udc80" <= c <= "\udcff" for c in text):
+    if any("\udc80" <= c <= "\udcff" for c in text):  # raw 8-bit bytes kept by the parser
         text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if "=?" not in text:
         return re.sub(r"\r?\n[ \t]+", " ", text).strip()

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The README's test command: installs what the project needs from its own files, starts the
+# services, then runs ruff, mypy, the docker-compose check and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-system-deps.sh
+bash scripts/services.sh
+if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e '.[dev]'
+echo "== ruff";  .venv/bin/ruff check worker tests bench scripts
+echo "== mypy";  .venv/bin/mypy
+if [ -f scripts/check-compose.py ]; then echo "== docker-compose.yml"; .venv/bin/python scripts/check-compose.py; fi
+echo "== pytest"
+set +e
+.venv/bin/pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi
+exit "$status"

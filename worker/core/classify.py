@@ -1,0 +1,222 @@
+"""Reply bytes -> Classification: intent, listing name, bounce facts and the rules that decided."""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.message import Message
+from enum import StrEnum
+
+from worker.core import autoreply, bounces, rules
+from worker.core.decode import MessageHeaders, headers_of, parse_message, part_text
+from worker.core.names import extract_name
+from worker.core.quotes import OwnText, own_text
+
+
+class Intent(StrEnum):
+    SIGN = "sign"
+    DECLINE = "decline"
+    QUESTION = "question"
+    UNSUBSCRIBE = "unsubscribe"
+    AUTO_REPLY = "auto_reply"
+    BOUNCE = "bounce"
+    UNCLEAR = "unclear"
+
+
+@dataclass(frozen=True)
+class Classification:
+    intent: Intent
+    name: str | None  # listing the reply asks for, exact characters
+    bounced_recipient: str | None
+    transient: bool | None  # for bounces
+    reasons: tuple[str, ...]  # "rule-name: evidence text" strings, in the order they fired
+    language: str | None  # "en" / "ja" best guess of the sender's own words
+    own_text: str  # the decoded sender's own words that decided (for review display)
+    return_date: datetime.date | None  # auto-replies that state when the person is back
+
+
+_REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|vs|antw|返信|回答)\s*[:：]", re.IGNORECASE)
+_FORWARD_SUBJECT = re.compile(r"^\s*(?:fw|fwd|tr|wg|転送)\s*[:：]", re.IGNORECASE)
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
+_LATIN = re.compile(r"[A-Za-z]")
+_EVIDENCE_CHARS = 120
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _EVIDENCE_CHARS else text[: _EVIDENCE_CHARS - 1] + "…"
+
+
+def _language(text: str, fallback: str) -> str | None:
+    for sample in (text, fallback):
+        japanese = len(_JAPANESE.findall(sample))
+        latin = len(_LATIN.findall(sample))
+        if japanese or latin:
+            return "ja" if japanese * 3 >= latin else "en"
+    return None
+
+
+def _body_text(msg: Message) -> tuple[str, bool]:
+    """The reply's own body: text/plain preferred, else HTML as text; and whether it has
+    attachments. Parts inside attached messages (forwards, bounces) are not the body."""
+    plain: str | None = None
+    html: str | None = None
+    attachments = False
+    stack: list[Message] = [msg]
+    while stack:
+        part = stack.pop(0)
+        if part.is_multipart():
+            payload = part.get_payload()
+            if isinstance(payload, list):
+                stack[0:0] = [p for p in payload if isinstance(p, Message)]
+            continue
+        ctype = part.get_content_type()
+        disposition = (part.get("Content-Disposition") or "").lower()
+        if ctype.startswith("message/") or "attachment" in disposition:
+            attachments = True
+            continue
+        if ctype == "text/plain" and plain is None:
+            plain = part_text(part)
+        elif ctype == "text/html" and html is None:
+            html = part_text(part)
+        elif part.get_content_maintype() in ("image", "application", "audio", "video"):
+            attachments = True
+    if plain is not None and plain.strip():
+        return plain, attachments
+    return (html or plain or ""), attachments
+
+
+def _reference_date(msg: Message, today: datetime.date | None) -> datetime.date | None:
+    if today is not None:
+        return today
+    try:
+        sent = email.utils.parsedate_to_datetime(str(msg.get("Date", "")))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return sent.date()
+
+
+def _result(intent: Intent, reasons: list[str], own: str, language: str | None, *,
+            name: str | None = None, recipient: str | None = None,
+            transient: bool | None = None,
+            back: datetime.date | None = None) -> Classification:
+    return Classification(intent, name, recipient, transient, tuple(reasons), language, own, back)
+
+
+def classify(
+    raw: bytes, sent_texts: Sequence[str] = (), *, today: datetime.date | None = None
+) -> Classification:
+    """Classify one reply. Never raises: anything unreadable is UNCLEAR with a reason.
+
+    `sent_texts` are the texts we sent to this contact (to remove wherever they appear);
+    `today` anchors dates that name no year (else the message's Date header does).
+    """
+    try:
+        msg = parse_message(raw)
+        headers = headers_of(msg)
+    except Exception as exc:  # the parser is lenient; this is for truly broken input
+        return _result(Intent.UNCLEAR, [f"unparseable: {type(exc).__name__}"], "", None)
+    try:
+        return _classify(msg, headers, sent_texts, today)
+    except Exception as exc:  # a bug must never lose a reply: a person will look at it
+        return _result(Intent.UNCLEAR, [f"internal-error: {type(exc).__name__}: {exc}"], "", None)
+
+
+def _classify(msg: Message, headers: MessageHeaders, sent_texts: Sequence[str],
+              today: datetime.date | None) -> Classification:
+    reasons: list[str] = []
+    # 1. Bounces first: a bounce also carries Auto-Submitted and quotes our invitation.
+    bounce = bounces.detect(msg, headers)
+    if bounce is not None:
+        reasons.append(bounce.reason)
+        notice = bounces.notice_text(msg).strip()
+        permanent_missing = bounce.recipient is None and not bounce.transient
+        if permanent_missing:
+            reasons.append("bounce-recipient-unknown: no address found in the report")
+        return _result(Intent.BOUNCE, reasons, notice, _language(notice, headers.subject),
+                       recipient=bounce.recipient, transient=bounce.transient)
+    body, attachments = _body_text(msg)
+    # 2. Automatic answers next (they often quote our text, too).
+    auto = autoreply.auto_reply_evidence(msg, headers)
+    if auto is not None:
+        reasons.append(auto)
+        own = own_text(body, sent_texts)
+        back = autoreply.return_date(own.text, _reference_date(msg, today))
+        if back is not None:
+            reasons.append(f"return-date: {back.isoformat()}")
+        return _result(Intent.AUTO_REPLY, reasons, own.raw_text,
+                       _language(own.text, headers.subject), back=back)
+    # 3. The sender's own words.
+    own = own_text(body, sent_texts)
+    language = _language(own.text, headers.subject + "\n" + body)
+    if not own.text:
+        what = "only an attachment" if attachments else "nothing but quoted text"
+        reasons.append(f"no-own-words: {what}")
+        return _result(Intent.UNCLEAR, reasons, "", language)
+    name, name_line = extract_name(own.raw_lines)
+    reply = rules.Reply(
+        own=own,
+        subject=headers.subject,
+        is_reply=bool(headers.in_reply_to or headers.references or own.had_quote
+                      or _REPLY_SUBJECT.match(headers.subject)),
+        is_forward=bool(_FORWARD_SUBJECT.match(headers.subject)),
+        form_name=name,
+    )
+    return _decide(reply, reasons, language, name, name_line)
+
+
+def _decide(reply: rules.Reply, reasons: list[str], language: str | None,
+            name: str | None, name_line: str) -> Classification:
+    """The safe order over the own words.
+
+    1. unsubscribe, 2. decline (both win over any sign), 3. sign when a commitment, a filled
+    form or a bare yes is found, unless a tripwire or U+FFFD blocks it (-> unclear) or the
+    deciding sentence is negated/conditional/a question or a decision is pending (-> question),
+    4. question, 5. unclear.
+    """
+    own: OwnText = reply.own
+    text = own.raw_text
+    # 1. and 2.
+    for intent, rule_name, check in (
+        (Intent.UNSUBSCRIBE, "unsubscribe", rules.unsubscribe),
+        (Intent.DECLINE, "decline", rules.decline),
+    ):
+        evidence = check(reply)
+        if evidence is not None:
+            reasons.append(f"{rule_name}: {_clip(evidence)}")
+            return _result(intent, reasons, text, language)
+    # 3. sign, with its blockers and demotions
+    for rule in rules.SIGN_RULES:
+        evidence = rule.check(reply)
+        if evidence is None:
+            continue
+        reasons.append(f"{rule.name}: {_clip(evidence)}")
+        for blocker in rules.SIGN_BLOCKERS:
+            blocked = blocker.check(reply)
+            if blocked is not None:
+                reasons.append(f"{blocker.name}: {_clip(blocked)}")
+                return _result(Intent.UNCLEAR, reasons, text, language)
+        hedge = rules.hedged(evidence) if rule.name == "explicit-commitment" else None
+        if hedge is not None:
+            reasons.append(f"hedged-sign: {hedge}")
+            return _result(Intent.QUESTION, reasons, text, language)
+        waiting = rules.pending(reply)
+        if waiting is not None:
+            reasons.append(f"pending-decision: {_clip(waiting)}")
+            return _result(Intent.QUESTION, reasons, text, language)
+        if name is not None:
+            reasons.append(f"listing-name: {_clip(name_line)}")
+        return _result(Intent.SIGN, reasons, text, language, name=name)
+    # 4. a question to us (a forward to a colleague asks them, not us)
+    asked = rules.question(reply)
+    if asked is not None and not reply.is_forward:
+        reasons.append(f"question: {_clip(asked)}")
+        return _result(Intent.QUESTION, reasons, text, language)
+    if reply.is_forward:
+        reasons.append(f"forwarded-to-colleague: {_clip(reply.subject)}")
+    # 5.
+    reasons.append("no-rule-matched: unclear")
+    return _result(Intent.UNCLEAR, reasons, text, language)
