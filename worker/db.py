@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from worker.settings import get_settings
 
-
 _ENGINES: dict[str, Engine] = {}
 
 

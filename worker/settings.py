@@ -39,7 +39,7 @@ class ImapTarget(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Runtime configuration. Every field can be set as OUTREACH_<NAME> or in config/outreach.env."""
+    """Runtime configuration: each field is OUTREACH_<NAME> or a line of config/outreach.env."""
 
     model_config = SettingsConfigDict(
         env_prefix="OUTREACH_",
@@ -106,7 +106,7 @@ class Settings(BaseSettings):
             )
         query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
         return SmtpTarget(
-            scheme=parts.scheme,  # type: ignore[arg-type]
+            scheme=parts.scheme,
             host=parts.hostname or "127.0.0.1",
             port=parts.port or (465 if parts.scheme == "smtps" else 25),
             username=unquote(parts.username) if parts.username else None,

@@ -91,7 +91,8 @@ class Schedule(Strict):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError(
-                "needs a UTC offset, e.g. 2024-05-29T17:00:00+09:00 (a time without one is ambiguous)"
+                "needs a UTC offset, e.g. 2024-05-29T17:00:00+09:00 "
+                "(a time without one is ambiguous)"
             )
         return value
 

@@ -1,4 +1,4 @@
-"""Every state of a campaign, invitation, outbox row and review item, and the moves allowed between them."""
+"""Every state of a campaign, invitation, outbox row and review item, and the allowed moves."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Per-invitation reply tokens: unguessable, derived from the secret key, found again in any address."""
+"""Per-invitation reply tokens: unguessable, derived from the secret key, found in any address."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 
 TOKEN_BITS = 120  # 20 base32 characters; the issue asks for at least 96
 _TOKEN_CHARS = TOKEN_BITS // 5
-_TOKEN_RE = re.compile(r"\+([a-z2-7]{%d})@" % _TOKEN_CHARS, re.IGNORECASE)
+_TOKEN_RE = re.compile(rf"\+([a-z2-7]{{{_TOKEN_CHARS}}})@", re.IGNORECASE)
 
 
 def make_token(secret: bytes, campaign_slug: str, contact_email: str) -> str:
