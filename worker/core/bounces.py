@@ -8,7 +8,7 @@ from email.message import Message
 
 from worker.core.decode import MessageHeaders, decode_header_value, part_text
 
-_ADDRESS = re.compile(r"[\w.+'=-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
+_ADDRESS = re.compile(r"[\w.+=-]+@[\w-]+(?:\.[\w-]+)+", re.ASCII)
 _DAEMON = re.compile(
     r"^(?:mailer-daemon|postmaster|mail-daemon|mailerdaemon|bounce[s]?|noreply-dsn|mdaemon)@",
     re.IGNORECASE,

@@ -202,6 +202,9 @@ def _decide(reply: rules.Reply, reasons: list[str], language: str | None,
         hedge = rules.hedged(evidence) if rule.name == "explicit-commitment" else None
         if hedge is not None:
             reasons.append(f"hedged-sign: {hedge}")
+            if reply.is_forward:  # the doubt is put to a colleague, not to us
+                reasons.append(f"forwarded-to-colleague: {_clip(reply.subject)}")
+                return _result(Intent.UNCLEAR, reasons, text, language)
             return _result(Intent.QUESTION, reasons, text, language)
         waiting = rules.pending(reply)
         if waiting is not None:

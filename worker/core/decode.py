@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 # Labels that in practice mean Microsoft's CP932 (NEC/IBM extensions, ①, ㈱, ～).
 _CP932_ALIASES = frozenset(
     {"shift_jis", "shift-jis", "sjis", "x-sjis", "s-jis", "shift_jis-2004", "windows-31j",
-     "cp932", "ms932", "ms_kanji", "csshiftjis", "x-ms-cp932", "csWindows31J".lower()}
+     "cp932", "ms932", "ms_kanji", "csshiftjis", "x-ms-cp932", "cswindows31j"}
 )
 _EUC_ALIASES = frozenset({"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "ujis", "cseucpkdfmtjapanese"})
 _JIS_ALIASES = frozenset(

@@ -20,7 +20,9 @@ _REQUEST = re.compile(
     r"|(?:sign|listed) (?:on|under) the name[:：]?\s+(?P<v3>.+)",
     re.IGNORECASE,
 )
-_JA_REQUEST = re.compile(r"[「『](?P<value>[^」』]{2,80})[」』]\s*(?:として|の名前?で|の名義で|と)(?:ご?掲載|記載|表記|お?載せ)")
+_JA_REQUEST = re.compile(
+    r"[「『](?P<value>[^」』]{2,80})[」』]\s*(?:として|の名前?で|の名義で|と)(?:ご?掲載|記載|表記|お?載せ)"
+)
 _QUOTE_PAIRS = {'"': '"', "“": "”", "”": "”", "'": "'", "‘": "’", "「": "」", "『": "』",
                 "«": "»", "＂": "＂"}
 _ABBREVIATION_END = re.compile(r"(?:\b(?:Inc|Ltd|Co|Corp|Assn|Int|St|Jr)|\b\w\.\w)\.$")

@@ -27,7 +27,7 @@ _HEADER_FROM = re.compile(r"^\s*\*?(?:from|差出人|送信者|von|de)\*?\s*[:�
 _HEADER_SENT = re.compile(r"^\s*\*?(?:sent|date|送信日時|日時|日付|gesendet|envoyé)\*?\s*[:：]",
                           re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(
-    r"(?:wrote|writes|a écrit|schrieb|escribió|scrisse|のメール|書きました|さんは書きました)\s*[:：]?\s*$"
+    r"(?:wrote|writes|a écrit|schrieb|escribió|scrisse|のメール|書きました)\s*[:：]?\s*$"
     r"|[>＞]\s*[:：]\s*$",
     re.IGNORECASE,
 )
@@ -192,4 +192,7 @@ def _survivors(lines: tuple[str, ...], sent_keys: frozenset[str]) -> tuple[str, 
     if not sent_keys:
         return ()
     joined = " ".join(_key(line) for line in lines)
-    return tuple(k for k in sent_keys if len(k) >= 24 and k in joined)
+    # form labels ("Organisation name (as it should appear):") are meant to be filled in
+    return tuple(
+        k for k in sent_keys if len(k) >= 24 and not k.endswith((":", "：")) and k in joined
+    )

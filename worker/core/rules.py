@@ -31,8 +31,17 @@ class Rule:
     check: Check
 
 
+# Our own template's instructions ('reply "unsubscribe"', 「不要」とお知らせください) are never
+# the sender's answer, even when a client pasted them without quote marks.
+INSTRUCTION = re.compile(
+    r"\breply\s+[\"'][^\"']{1,40}[\"']|[「『][^」』]{1,20}[」』]と(?:ご)?(?:返信|お知らせ|ご連絡)",
+    re.IGNORECASE,
+)
+
+
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.findall(r"[^.!?。！？\n]+[.!?。！？]*", text) if s.strip()]
+    found = re.findall(r"[^.!?。！？\n]+[.!?。！？]*", text)
+    return [s.strip() for s in found if s.strip() and not INSTRUCTION.search(s)]
 
 
 def _search(pattern: re.Pattern[str]) -> Check:
@@ -59,7 +68,8 @@ DECLINE = re.compile(
     r"\b(?:cannot|can ?not|can't|won't|will not|unable to|not able to|do not|don't|does not|"
     r"doesn't|shall not|must not|would rather not|not in a position to|decided not to|"
     r"prefer not to|have to decline to|will not be able to|won't be able to)\s+(?:\w+\s+){0,2}?"
-    r"(?:sign|join|endorse|co-?sign|participate|take part|be part|add our name|support this)\b|"
+    r"(?:sign(?:ing)?|join(?:ing)?|endors(?:e|ing)|co-?sign|participat(?:e|ing)|take part|be part|"
+    r"add our name|support this)\b|"
     r"\bdecline\b|\bdeclining\b|\bpass on (?:this|it)\b|\bsit this one out\b|"
     r"\bnot (?:be )?(?:signing|joining|endorsing|participating)\b|\bno,? thank(?:s| you)\b|"
     r"\bnot for us\b|\bopt(?:ing)? not to\b|\bunfortunately,? (?:we|i) (?:can|will|must)\b|"
@@ -93,7 +103,8 @@ BARE_YES = re.compile(
     re.IGNORECASE,
 )
 NEGATION = re.compile(
-    r"\b(?:not|never|cannot|no longer|neither|nor)\b|n't\b|ない|ません|かね|見送|辞退|差し?控え|難しい",
+    r"\b(?:not|never|cannot|no longer|neither|nor)\b|n't\b|"
+    r"ない|ません|かね|見送|辞退|差し?控え|難しい",
     re.IGNORECASE,
 )
 CONDITION = re.compile(
@@ -153,7 +164,7 @@ def _meaningful_lines(reply: Reply) -> list[str]:
 
 
 def bare_yes(reply: Reply) -> str | None:
-    """"Yes" / 「はい」 as the answer, on top of (or below) our invitation, with nothing hedging it."""
+    """A bare "Yes" / 「はい」 answering our invitation, with nothing hedging it."""
     if not reply.is_reply:
         return None
     lines = _meaningful_lines(reply)
