@@ -1,0 +1,1 @@
+"""Mail: rendering templates, composing MIME, sending and reading messages."""

@@ -1,0 +1,154 @@
+"""Turn a campaign and an invitation (or its lead) into the exact bytes of one outgoing email."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from worker.core import tokens
+from worker.errors import UserError
+from worker.mail.compose import compose
+from worker.mail.context import contact_context, definition_value, lead_context, localised
+from worker.mail.render import render_email
+from worker.models import Campaign, Invitation
+
+# RFC 3834. Answers to an NGO's own message are "auto-replied"; reports to the lead are
+# "auto-generated". Invitations and reminders carry no Auto-Submitted: they ask a person for a
+# personal answer, and an out-of-office reply to them is wanted (its "back on" date delays the
+# next reminder), which an Auto-Submitted header would suppress at many responders.
+AUTO_SUBMITTED = {
+    "acknowledgement": "auto-replied",
+    "late_reply": "auto-replied",
+    "question_forward": "auto-generated",
+    "bounce_report": "auto-generated",
+}
+_KEY = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class PreparedEmail:
+    envelope_from: str
+    recipients: tuple[str, ...]
+    message_id: str
+    subject: str
+    language: str
+    raw: bytes
+
+
+def _thread_headers(extra: Mapping[str, Any] | None) -> dict[str, str]:
+    """In-Reply-To/References when the email answers a message (extra["in_reply_to"])."""
+    parent = (extra or {}).get("in_reply_to")
+    if not parent:
+        return {}
+    return {"In-Reply-To": str(parent), "References": str(parent)}
+
+
+def prepare_contact_email(
+    campaign: Campaign,
+    invitation: Invitation,
+    kind: str,
+    sequence: int,
+    *,
+    secret: bytes,
+    now: datetime,
+    extra: Mapping[str, Any] | None = None,
+) -> PreparedEmail:
+    """The email of `kind` (invitation, reminder, acknowledgement, late_reply) to one contact.
+
+    Deterministic but for the Date header: the same invitation, kind and sequence always give
+    the same Message-ID (`<kind.sequence.TOKEN@reply_domain>`), Reply-To and envelope sender.
+    """
+    context = contact_context(
+        campaign,
+        invitation,
+        kind=kind,
+        secret=secret,
+        extra={"sequence": sequence, **(extra or {})},
+    )
+    lang: str = context["lang"]
+    rendered = render_email(kind, lang, context)
+    sender = definition_value(campaign, "sender")
+    token: str = context["token"]
+    headers = {
+        "List-Unsubscribe": f"<{context['unsubscribe_mailto']}>",
+        "Content-Language": lang,
+        **_thread_headers(extra),
+    }
+    if kind in AUTO_SUBMITTED:
+        headers["Auto-Submitted"] = AUTO_SUBMITTED[kind]
+        headers["X-Auto-Response-Suppress"] = "All"  # no out-of-office answers to a notice
+    message_id = tokens.message_id(token, kind, sequence, sender["reply_domain"])
+    contact_email = invitation.contact.email
+    raw = compose(
+        sender=(localised(sender["name"], lang), sender["address"]),
+        to=[(context["display_name"], contact_email)],
+        reply_to=context["reply_address"],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+        date=now,
+        headers=headers,
+    )
+    return PreparedEmail(
+        envelope_from=tokens.bounce_address(
+            sender["reply_local_part"], sender["reply_domain"], token
+        ),
+        recipients=(contact_email,),
+        message_id=message_id,
+        subject=rendered.subject,
+        language=lang,
+        raw=raw,
+    )
+
+
+def prepare_lead_email(
+    campaign: Campaign,
+    kind: str,
+    sequence: int,
+    *,
+    key: str,
+    now: datetime,
+    extra: Mapping[str, Any] | None,
+    lang: str | None = None,
+    reply_to: str | None = None,
+) -> PreparedEmail:
+    """A report to sender.lead_email (question_forward, bounce_report).
+
+    `key` makes the Message-ID unique and stable (e.g. "inbound-42"); `lang` defaults to the
+    campaign's first language; `reply_to` lets the lead answer the NGO directly.
+    """
+    if not _KEY.match(key):
+        raise ValueError(f"message key {key!r}: use letters, digits, '.', '_' or '-'")
+    lang = lang or (campaign.languages or ["en"])[0]
+    context = lead_context(campaign, kind, lang=lang, extra={"sequence": sequence, **(extra or {})})
+    rendered = render_email(kind, lang, context)
+    sender = definition_value(campaign, "sender")
+    message_id = tokens.message_id(key, kind, sequence, sender["reply_domain"])
+    headers = {"Content-Language": lang, **_thread_headers(extra)}
+    headers["Auto-Submitted"] = AUTO_SUBMITTED.get(kind, "auto-generated")
+    lead = sender["lead_email"]
+    if not lead:
+        raise UserError(f"campaign {campaign.slug}: sender.lead_email is empty")
+    raw = compose(
+        sender=(localised(sender["name"], lang), sender["address"]),
+        to=[("", lead)],
+        reply_to=reply_to,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+        date=now,
+        headers=headers,
+    )
+    return PreparedEmail(
+        envelope_from=f"{sender['reply_local_part']}-bounces@{sender['reply_domain']}",
+        recipients=(lead,),
+        message_id=message_id,
+        subject=rendered.subject,
+        language=lang,
+        raw=raw,
+    )
