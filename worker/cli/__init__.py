@@ -42,7 +42,10 @@ def _load_commands() -> None:
 def main() -> None:
     _load_commands()
     try:
-        app(standalone_mode=False)
+        result = app(standalone_mode=False)
+        # In non-standalone mode click returns the code of a `typer.Exit` instead of exiting.
+        if isinstance(result, int) and result:
+            sys.exit(result)
     except UserError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         sys.exit(2)

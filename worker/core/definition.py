@@ -77,6 +77,16 @@ class QuietHours(Strict):
     start: time = time(21, 0)
     end: time = time(8, 0)
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _quoted(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted 21:00 as the number 1260 (base 60): refuse, don't guess.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                'write the time in quotes, e.g. "21:00" (unquoted, YAML reads a number)'
+            )
+        return value
+
 
 class Schedule(Strict):
     invite_at: datetime
@@ -85,6 +95,18 @@ class Schedule(Strict):
         default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
     )
     quiet_hours: QuietHours = QuietHours()
+
+    @field_validator("reminders_before_deadline", mode="before")
+    @classmethod
+    def _durations_with_units(cls, value: object) -> object:
+        # A bare number would be read as seconds; "3 days" or "P3D" says what is meant.
+        if isinstance(value, list):
+            for item in value:
+                if isinstance(item, int | float) and not isinstance(item, bool):
+                    raise ValueError(
+                        f'{item!r} has no unit; write a duration such as "3 days" or "PT12H"'
+                    )
+        return value
 
     @field_validator("invite_at", "deadline")
     @classmethod

@@ -1,0 +1,256 @@
+"""Import a campaign's organisations and addresses from CSV; re-importing updates in place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.actions import audit
+from worker.core.contacts_csv import EncodingProblem, OrgRecord, decode_csv, parse_contacts
+from worker.core.readings import reading_of
+from worker.core.states import CampaignState, InvitationState
+from worker.core.tokens import make_token
+from worker.errors import NotFound, Problem, UserError
+from worker.models import Campaign, Contact, Invitation, Organisation
+
+# Invitations are created only while the campaign may still send them.
+_INVITING_STATES = frozenset({CampaignState.DRAFT, CampaignState.OPEN, CampaignState.PAUSED})
+
+Progress = Callable[[int, int], None]  # (organisations done, organisations in total)
+
+
+@dataclass
+class ImportSummary:
+    encoding: str
+    rows: int = 0
+    skipped_rows: list[int] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # of skipped rows
+    organisations: dict[str, int] = field(
+        default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0}
+    )
+    contacts: dict[str, int] = field(
+        default_factory=lambda: {"created": 0, "updated": 0, "unchanged": 0}
+    )
+    invitations_created: int = 0
+    kept_not_in_file: list[str] = field(default_factory=list)  # "org_id <email>"
+    readings_from_analyser: int = 0
+
+
+def import_contacts(
+    session: Session,
+    campaign_slug: str,
+    path: Path,
+    *,
+    secret: bytes,
+    skip_bad_rows: bool = False,
+    actor: str = "cli",
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Validate the whole file, then upsert organisations, contacts and first invitations.
+
+    Nothing is written when any row is bad, unless `skip_bad_rows` (then the bad rows are
+    listed in the summary). Runs in the caller's transaction; raises UserError on bad input.
+    """
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == campaign_slug)).first()
+    if campaign is None:
+        raise NotFound(
+            f"no campaign {campaign_slug!r}; load its definition first with "
+            "`outreach campaign load FILE.yaml` (see `outreach campaign list`)"
+        )
+
+    # 1. Decode: UTF-8 (BOM or not), else Shift_JIS from Excel.
+    try:
+        data = path.read_bytes()
+    except (FileNotFoundError, IsADirectoryError):
+        raise UserError(f"{path}: no such file; give the path of a contacts .csv file") from None
+    try:
+        decoded = decode_csv(data)
+    except EncodingProblem as exc:
+        raise UserError(f"{path}: {exc}") from None
+    summary = ImportSummary(encoding=decoded.encoding)
+
+    # 2. Validate every row before touching the database.
+    parsed = parse_contacts(decoded.text)
+    if parsed.header_problems:
+        raise UserError(
+            f"{path}: the header row is not usable (read as {decoded.encoding})",
+            [Problem(f"{path} row {p.row}", p.field, p.message) for p in parsed.header_problems],
+        )
+    problems = [Problem(f"{path} row {p.row}", p.field, p.message) for p in parsed.problems]
+    summary.rows = parsed.total_rows
+    if problems and not skip_bad_rows:
+        raise UserError(
+            f"{path}: {len(parsed.bad_rows)} of {parsed.total_rows} rows have problems "
+            f"(read as {decoded.encoding}); nothing was imported. Fix them, or import the good "
+            "rows only with --skip-bad-rows",
+            problems,
+        )
+    summary.skipped_rows = sorted(parsed.bad_rows)
+    summary.problems = problems
+
+    # 3. Upsert, organisation by organisation.
+    existing_orgs = {
+        o.key: o
+        for o in session.scalars(
+            select(Organisation).where(Organisation.campaign_id == campaign.id)
+        )
+    }
+    existing_contacts = {
+        c.email.lower(): c
+        for c in session.scalars(select(Contact).where(Contact.campaign_id == campaign.id))
+    }
+    invited_orgs = set(
+        session.scalars(
+            select(Invitation.organisation_id).where(Invitation.campaign_id == campaign.id)
+        )
+    )
+    may_invite = CampaignState(campaign.state) in _INVITING_STATES
+    in_file: set[str] = set()
+    conflicts: list[Problem] = []
+    total = len(parsed.organisations)
+    for done, record in enumerate(parsed.organisations, start=1):
+        org = _upsert_organisation(session, campaign, record, existing_orgs, summary, actor)
+        for position, row in enumerate(record.contacts):
+            in_file.add(row.email)
+            contact = existing_contacts.get(row.email)
+            if contact is not None and contact.organisation_id != org.id:
+                owner = session.get(Organisation, contact.organisation_id)
+                conflicts.append(
+                    Problem(
+                        f"{path} row {row.row}",
+                        "email",
+                        f"{row.email} already belongs to organisation "
+                        f"{owner.key if owner else '?'!r} in this campaign; an address cannot "
+                        "move between organisations by import",
+                    )
+                )
+                continue
+            wanted = {
+                "person_name": row.person_name,
+                "language": row.language,
+                "position": position,
+            }
+            if contact is None:
+                contact = Contact(
+                    campaign_id=campaign.id, organisation_id=org.id, email=row.email, **wanted
+                )
+                session.add(contact)
+                session.flush()
+                existing_contacts[row.email] = contact
+                summary.contacts["created"] += 1
+                _audit(session, actor, "contact", contact.id, campaign.id, "contact.created",
+                       {"email": row.email, "org_id": record.org_id})
+            else:
+                changed = _assign(contact, wanted)
+                if changed:
+                    summary.contacts["updated"] += 1
+                    _audit(session, actor, "contact", contact.id, campaign.id, "contact.updated",
+                           {"email": row.email, "changed": changed})
+                else:
+                    summary.contacts["unchanged"] += 1
+        # 4. One invitation per organisation, to its primary address, while invitations can go.
+        if may_invite and not record.is_coordinator and org.id not in invited_orgs:
+            primary = existing_contacts.get(record.contacts[0].email)
+            if primary is not None and primary.organisation_id == org.id:
+                invitation = Invitation(
+                    campaign_id=campaign.id,
+                    organisation_id=org.id,
+                    contact_id=primary.id,
+                    token=make_token(secret, campaign.slug, primary.email),
+                    state=InvitationState.PENDING.value,
+                    language=primary.language,
+                )
+                session.add(invitation)
+                session.flush()
+                invited_orgs.add(org.id)
+                summary.invitations_created += 1
+                _audit(session, actor, "invitation", invitation.id, campaign.id,
+                       "invitation.created", {"email": primary.email}, to_state="pending")
+        if progress is not None:
+            progress(done, total)
+
+    if conflicts:
+        raise UserError(f"{path}: {len(conflicts)} address(es) conflict with the database; "
+                        "nothing was imported", conflicts)
+
+    # 5. Addresses the file no longer lists are kept (they may carry replies and signatures).
+    keys = {o.id: o.key for o in existing_orgs.values()}
+    for email, contact in sorted(existing_contacts.items()):
+        if email not in in_file:
+            summary.kept_not_in_file.append(f"{keys.get(contact.organisation_id, '?')} <{email}>")
+    return summary
+
+
+def _upsert_organisation(
+    session: Session,
+    campaign: Campaign,
+    record: OrgRecord,
+    existing: dict[str, Organisation],
+    summary: ImportSummary,
+    actor: str,
+) -> Organisation:
+    # A reading in the file wins; otherwise the analyser reads the Japanese name.
+    if record.reading:
+        reading, source = record.reading, "file"
+    elif record.name_ja:
+        reading, source = reading_of(record.name_ja), "analyser"
+        summary.readings_from_analyser += 1
+    else:
+        reading, source = None, None
+    wanted: dict[str, Any] = {
+        "name_en": record.name_en,
+        "name_ja": record.name_ja,
+        "reading": reading,
+        "reading_source": source,
+        "language": record.language,
+        "timezone": record.timezone,
+        "domains": record.domains,
+        "is_coordinator": record.is_coordinator,
+    }
+    org = existing.get(record.org_id)
+    if org is None:
+        org = Organisation(campaign_id=campaign.id, key=record.org_id, **wanted)
+        session.add(org)
+        session.flush()
+        existing[record.org_id] = org
+        summary.organisations["created"] += 1
+        _audit(session, actor, "organisation", org.id, campaign.id, "organisation.created",
+               {"org_id": record.org_id})
+        return org
+    changed = _assign(org, wanted)
+    if changed:
+        summary.organisations["updated"] += 1
+        _audit(session, actor, "organisation", org.id, campaign.id, "organisation.updated",
+               {"org_id": record.org_id, "changed": changed})
+    else:
+        summary.organisations["unchanged"] += 1
+    return org
+
+
+def _assign(row: Any, wanted: dict[str, Any]) -> list[str]:
+    """Set only the attributes that differ (so an unchanged row is not written at all)."""
+    changed = []
+    for name, value in wanted.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed.append(name)
+    return changed
+
+
+def _audit(
+    session: Session,
+    actor: str,
+    entity: str,
+    entity_id: int,
+    campaign_id: int,
+    action: str,
+    detail: dict[str, Any],
+    to_state: str | None = None,
+) -> None:
+    audit.record(session, actor=actor, entity=entity, entity_id=entity_id,
+                 campaign_id=campaign_id, action=action, to_state=to_state, detail=detail)

@@ -1,0 +1,114 @@
+"""`outreach contacts import|list`: a campaign's organisations and their addresses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import icu
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from worker.actions.import_contacts import import_contacts
+from worker.cli.apps import contacts_app
+from worker.db import session_scope
+from worker.errors import NotFound
+from worker.models import Campaign, Contact, Invitation, Organisation
+from worker.settings import get_settings
+
+_PROGRESS_FROM = 200  # organisations; smaller files finish before a bar would help
+
+
+@contacts_app.command("import")
+def import_(
+    campaign: Annotated[str, typer.Argument(help="The campaign slug, e.g. icc-2024.")],
+    file: Annotated[Path, typer.Argument(help="The contacts CSV (UTF-8 or Excel's Shift_JIS).")],
+    skip_bad_rows: Annotated[
+        bool, typer.Option("--skip-bad-rows", help="Import the good rows and list the bad ones.")
+    ] = False,
+) -> None:
+    """Add or update a campaign's organisations and addresses from a CSV file."""
+    console = Console(highlight=False, stderr=True)
+    settings = get_settings()
+    with Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
+        console=console, transient=True, disable=not console.is_terminal,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("import", total=None)
+
+        def advance(done: int, total: int) -> None:
+            if total >= _PROGRESS_FROM:
+                bar.update(task, completed=done, total=total)
+
+        with session_scope() as session:
+            summary = import_contacts(
+                session, campaign, file, secret=settings.secret(),
+                skip_bad_rows=skip_bad_rows, progress=advance,
+            )  # fmt: skip
+    out = Console(highlight=False, markup=False)
+    out.print(f"read {file} as {summary.encoding}: {summary.rows} rows")
+    if summary.skipped_rows:
+        out.print(f"skipped {len(summary.skipped_rows)} bad rows:")
+        for problem in summary.problems:
+            out.print(f"  - {problem}")
+    table = Table("", "created", "updated", "unchanged")
+    for label, counts in (("organisations", summary.organisations),
+                          ("addresses", summary.contacts)):  # fmt: skip
+        table.add_row(label, *(str(counts[k]) for k in ("created", "updated", "unchanged")))
+    out.print(table)
+    out.print(f"invitations created (pending): {summary.invitations_created}")
+    if summary.readings_from_analyser:
+        out.print(f"readings filled in by the analyser: {summary.readings_from_analyser} "
+                  "(check them with `outreach contacts list`; a reading column overrides)")
+    for kept in summary.kept_not_in_file:
+        out.print(f"not in file, kept: {kept}")
+
+
+@contacts_app.command("list")
+def list_contacts(
+    campaign: Annotated[str, typer.Argument(help="The campaign slug, e.g. icc-2024.")],
+) -> None:
+    """Organisations in gojūon order of their reading, with their addresses and invitations."""
+    with session_scope() as session:
+        c = session.scalars(select(Campaign).where(Campaign.slug == campaign)).first()
+        if c is None:
+            raise NotFound(f"no campaign {campaign!r}; see `outreach campaign list`")
+        orgs = session.scalars(select(Organisation).where(Organisation.campaign_id == c.id)).all()
+        contacts = session.scalars(select(Contact).where(Contact.campaign_id == c.id)).all()
+        invitations = {
+            i.contact_id: i.state
+            for i in session.scalars(select(Invitation).where(Invitation.campaign_id == c.id))
+        }
+    by_org: dict[int, list[Contact]] = {}
+    for contact in sorted(contacts, key=lambda x: (x.position, x.email)):
+        by_org.setdefault(contact.organisation_id, []).append(contact)
+    table = Table()
+    for header in ("org_id", "address", "lang", "invitation"):
+        table.add_column(header, overflow="fold")
+    table.add_column("organisation (name_ja, reading, name_en)", ratio=1, min_width=16,
+                     overflow="fold")
+    collator = icu.Collator.createInstance(icu.Locale("ja_JP"))
+
+    def gojuon(o: Organisation) -> tuple[int, bytes, str]:
+        return (0 if o.reading else 1, collator.getSortKey(o.reading or o.name_en or o.key), o.key)
+
+    for org in sorted(orgs, key=gojuon):
+        reading = (org.reading or "") + (" *" if org.reading_source == "analyser" else "")
+        for n, contact in enumerate(by_org.get(org.id, [])):
+            first = n == 0
+            cells = [
+                (org.key + (" (coordinator)" if org.is_coordinator else "")) if first else "",
+                contact.email,
+                contact.language,
+                invitations.get(contact.id, "-"),
+                "\n".join(filter(None, (org.name_ja, reading, org.name_en))) if first else "",
+            ]
+            table.add_row(*cells)
+    console = Console(highlight=False, markup=False)
+    console.print(table)
+    console.print(f"{len(orgs)} organisations, {len(contacts)} addresses"
+                  + ("; * reading from the analyser" if any(
+                      o.reading_source == "analyser" for o in orgs) else ""))  # fmt: skip
