@@ -1,0 +1,178 @@
+"""Intake fixtures: the seed campaign with a few NGOs invited, reply builders, a real Dovecot."""
+
+from __future__ import annotations
+
+import email.policy
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from support.dovecot import Dovecot, start_dovecot
+
+from worker.actions.import_contacts import import_contacts
+from worker.actions.ingest import ingest
+from worker.actions.load_campaign import load_campaign
+from worker.actions.outbox import queue_email
+from worker.actions.process_reply import Outcome, process_reply
+from worker.core.decode import parse_headers, parse_message, part_text
+from worker.core.states import CampaignState, InvitationState
+from worker.mail.outgoing import prepare_contact_email
+from worker.models import Campaign, Contact, Invitation, OutboundMessage
+from worker.settings import get_settings
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_DIR = REPO / "config" / "campaigns"
+# Inside the seed campaign's window: invitations out 2024-05-21, deadline 2024-05-29 17:00 JST.
+NOW = datetime(2024, 5, 24, 1, 0, tzinfo=UTC)
+AFTER_DEADLINE = datetime(2024, 5, 30, 1, 0, tzinfo=UTC)
+AUTHSERV_ID = "mx.hrn.example"
+
+_HEADER = "org_id,name_en,name_ja,reading,language,email,person_name,domains,timezone,coordinator"
+_GREEN = "green,Green Action Japan,グリーン・アクション,ぐりーんあくしょん,en"
+_KYOTO = "kyoto,Kyoto Peace Network,京都平和ネットワーク,きょうとへいわねっとわーく,ja"
+CONTACTS_CSV = "\n".join(
+    [
+        _HEADER,
+        f"{_GREEN},info@green.example,,green.example,,no",
+        f"{_GREEN},backup@green.example,,green.example,,no",
+        "forest,Forest Watch,,,en,forestwatch@gmail.com,,,,no",
+        f"{_KYOTO},office@kyoto-peace.example,,,,no",
+        "",
+    ]
+)
+
+
+@dataclass
+class World:
+    """The seed campaign, open, with one invitation sent to each NGO's first address."""
+
+    session: Session
+    campaign: Campaign
+    secret: bytes
+
+    def invitation(self, email_address: str) -> Invitation:
+        found = self.session.scalars(
+            select(Invitation)
+            .join(Contact, Contact.id == Invitation.contact_id)
+            .where(Contact.email == email_address)
+        ).one()
+        return found
+
+    def sent(self, email_address: str, kind: str = "invitation") -> OutboundMessage:
+        invitation = self.invitation(email_address)
+        return self.session.scalars(
+            select(OutboundMessage).where(
+                OutboundMessage.invitation_id == invitation.id, OutboundMessage.kind == kind
+            )
+        ).one()
+
+    def deliver(self, raw: bytes, *, now: datetime = NOW, source: str = "test") -> int | None:
+        """Store a message as intake does (one committed transaction)."""
+        new_id = ingest(self.session, raw, source=source, now=now)
+        self.session.commit()
+        return new_id
+
+    def process(self, inbound_id: int, *, now: datetime = NOW) -> Outcome:
+        outcome = process_reply(
+            self.session, inbound_id, now=now, secret=self.secret, authserv_id=AUTHSERV_ID
+        )
+        self.session.commit()
+        return outcome
+
+    def receive(self, raw: bytes, *, now: datetime = NOW) -> Outcome:
+        new_id = self.deliver(raw, now=now)
+        assert new_id is not None, "the message was taken for a duplicate"
+        return self.process(new_id, now=now)
+
+
+def queue_invitation(
+    session: Session, campaign: Campaign, invitation: Invitation, secret: bytes
+) -> int:
+    prepared = prepare_contact_email(campaign, invitation, "invitation", 0, secret=secret, now=NOW)
+    row = queue_email(
+        session,
+        campaign_id=campaign.id,
+        kind="invitation",
+        sequence=0,
+        prepared=prepared,
+        contact_id=invitation.contact_id,
+        invitation_id=invitation.id,
+    )
+    assert row is not None
+    invitation.state = InvitationState.INVITED.value
+    invitation.invited_at = NOW - timedelta(days=2)
+    return row.id
+
+
+@pytest.fixture
+def world(session: Session, env: dict[str, str], tmp_path: Path) -> World:
+    folder = tmp_path / "campaign"
+    folder.mkdir()
+    for path in SEED_DIR.glob("icc-2024*"):
+        shutil.copy(path, folder / path.name)
+    (folder / "contacts.csv").write_text(CONTACTS_CSV, encoding="utf-8")
+    secret = get_settings().secret()
+    load_campaign(session, folder / "icc-2024.yaml")
+    import_contacts(session, "icc-2024", folder / "contacts.csv", secret=secret)
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == "icc-2024")).one()
+    campaign.state = CampaignState.OPEN.value
+    for invitation in session.scalars(
+        select(Invitation).where(Invitation.campaign_id == campaign.id)
+    ):
+        queue_invitation(session, campaign, invitation, secret)
+    session.commit()
+    return World(session, campaign, secret)
+
+
+def text_of(raw: bytes) -> str:
+    for part in parse_message(raw).walk():
+        if part.get_content_type() == "text/plain":
+            return part_text(part)
+    return ""
+
+
+def reply_to(
+    original: bytes,
+    body: str,
+    *,
+    sender: str,
+    to: str | None = None,
+    quote: bool = True,
+    headers: dict[str, str] | None = None,
+    date: datetime = NOW,
+) -> bytes:
+    """A reply as a mail client writes it: Re: subject, threaded, the original quoted below."""
+    parsed = parse_message(original)
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = sender
+    message["To"] = to or str(parsed.get("Reply-To") or parsed.get("From"))
+    message["Subject"] = "Re: " + parse_headers(original).subject
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip(">"))
+    message["In-Reply-To"] = str(parsed["Message-ID"])
+    message["References"] = str(parsed["Message-ID"])
+    for key, value in (headers or {}).items():
+        del message[key]
+        message[key] = value
+    text = body
+    if quote:
+        quoted = "\n".join("> " + line for line in text_of(original).splitlines())
+        text += f"\n\nOn {format_datetime(date)}, {parsed['From']} wrote:\n{quoted}\n"
+    message.set_content(text)
+    return message.as_bytes()
+
+
+@pytest.fixture
+def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
+    server = start_dovecot(tmp_path / "dovecot")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,188 @@
+"""The IMAP poller: read new messages once each, in UID order, and store them before moving on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from imapclient import IMAPClient
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.actions import audit
+from worker.actions.ingest import ingest
+from worker.models import MailboxCursor
+from worker.settings import ImapTarget
+
+log = structlog.get_logger(__name__)
+
+FETCH_BATCH = 25  # messages fetched per IMAP round trip; each is still stored on its own
+
+
+class Ingest(Protocol):
+    def __call__(
+        self,
+        session: Session,
+        raw: bytes,
+        *,
+        source: str,
+        now: datetime,
+        mailbox: str | None = ...,
+        uidvalidity: int | None = ...,
+        uid: int | None = ...,
+    ) -> int | None: ...
+
+
+@dataclass
+class PollResult:
+    """What one pass over the mailbox did."""
+
+    mailbox: str
+    uidvalidity: int
+    seen: int = 0  # messages fetched
+    stored: list[int] = field(default_factory=list)  # new InboundMessage ids
+    duplicates: int = 0
+    last_uid: int = 0
+    uidvalidity_changed: bool = False
+
+
+def mailbox_key(target: ImapTarget) -> str:
+    """The cursor's key: one per account and folder."""
+    return f"{target.username}@{target.host}:{target.port}/{target.folder}"
+
+
+def connect(target: ImapTarget, timeout: float = 30.0) -> IMAPClient:
+    client = IMAPClient(target.host, port=target.port, ssl=target.ssl, timeout=timeout)
+    client.login(target.username, target.password)
+    return client
+
+
+def poll_mailbox(
+    target: ImapTarget,
+    sessions: sessionmaker[Session],
+    *,
+    on_stored: Callable[[list[int]], None] | None = None,
+    store: Ingest = ingest,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    limit: int | None = None,
+) -> PollResult:
+    """One pass: every message with a UID above the cursor, oldest first.
+
+    1. SELECT the folder read-only (nothing is flagged or moved in the user's mailbox).
+    2. Load the cursor; a new UIDVALIDITY means the server renumbered the folder: start from
+       UID 1 again (stored messages are recognised by their hash and Message-ID).
+    3. For each UID: store the raw bytes and advance the cursor in ONE transaction, so a crash
+       between two messages neither loses nor repeats one; then hand the new id to `on_stored`
+       (which enqueues processing; a lost enqueue is recovered by `intake.poll`'s sweep).
+    A message that cannot be parsed is still stored (processing sends it to review).
+    """
+    key = mailbox_key(target)
+    client = connect(target)
+    try:
+        # 1.
+        selected = client.select_folder(target.folder, readonly=True)
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        # 2.
+        result = PollResult(mailbox=key, uidvalidity=uidvalidity)
+        last_uid = _cursor(sessions, key, uidvalidity, clock(), result)
+        result.last_uid = last_uid
+        uids = sorted(u for u in client.search(["UID", f"{last_uid + 1}:*"]) if u > last_uid)
+        if limit is not None:
+            uids = uids[:limit]
+        # 3.
+        for chunk in _chunks(uids, FETCH_BATCH):
+            fetched: dict[int, dict[bytes, Any]] = client.fetch(chunk, [b"BODY.PEEK[]"])
+            for uid in chunk:
+                raw = fetched.get(uid, {}).get(b"BODY[]")
+                new_id = _store_one(sessions, store, key, uidvalidity, uid, raw, clock(), result)
+                if new_id is not None and on_stored is not None:
+                    on_stored([new_id])
+        return result
+    finally:
+        try:
+            client.logout()
+        except Exception:  # the server may already have gone; nothing is lost
+            log.debug("imap.logout_failed", mailbox=key)
+
+
+def _cursor(
+    sessions: sessionmaker[Session], key: str, uidvalidity: int, now: datetime, result: PollResult
+) -> int:
+    with sessions.begin() as session:
+        cursor = session.get(MailboxCursor, key, with_for_update=True)
+        if cursor is None:
+            session.add(
+                MailboxCursor(mailbox=key, uidvalidity=uidvalidity, last_uid=0, updated_at=now)
+            )
+            return 0
+        if cursor.uidvalidity != uidvalidity:
+            audit.record(
+                session,
+                actor="intake:imap",
+                entity="mailbox_cursor",
+                entity_id=None,
+                action="uidvalidity-changed",
+                detail={
+                    "mailbox": key,
+                    "old": cursor.uidvalidity,
+                    "new": uidvalidity,
+                    "old_last_uid": cursor.last_uid,
+                },
+            )
+            log.warning(
+                "imap.uidvalidity_changed", mailbox=key, old=cursor.uidvalidity, new=uidvalidity
+            )
+            cursor.uidvalidity = uidvalidity
+            cursor.last_uid = 0
+            cursor.updated_at = now
+            result.uidvalidity_changed = True
+            return 0
+        return cursor.last_uid
+
+
+def _store_one(
+    sessions: sessionmaker[Session],
+    store: Ingest,
+    key: str,
+    uidvalidity: int,
+    uid: int,
+    raw: bytes | None,
+    now: datetime,
+    result: PollResult,
+) -> int | None:
+    """Store one message and move the cursor past it, in the same transaction."""
+    with sessions.begin() as session:
+        new_id: int | None = None
+        if raw is None:  # expunged between SEARCH and FETCH: nothing to store
+            log.info("imap.message_gone", mailbox=key, uid=uid)
+        else:
+            result.seen += 1
+            new_id = store(
+                session,
+                bytes(raw),
+                source="imap",
+                now=now,
+                mailbox=key,
+                uidvalidity=uidvalidity,
+                uid=uid,
+            )
+        cursor = session.get(MailboxCursor, key, with_for_update=True)
+        if cursor is None or cursor.uidvalidity != uidvalidity:
+            raise RuntimeError(
+                f"mailbox cursor {key} changed under the poller; the next pass resumes"
+            )
+        cursor.last_uid = max(cursor.last_uid, uid)
+        cursor.updated_at = now
+    result.last_uid = max(result.last_uid, uid)
+    if new_id is None:
+        result.duplicates += raw is not None
+    else:
+        result.stored.append(new_id)
+    return new_id
+
+
+def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,99 @@
+"""The LMTP listener: an MTA delivers straight to us; we store the raw message, then enqueue it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from sqlalchemy.orm import Session, sessionmaker
+
+from worker.actions.ingest import ingest
+
+log = structlog.get_logger(__name__)
+
+MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+
+
+def with_envelope(raw: bytes, recipients: list[str]) -> bytes:
+    """Record the envelope recipients as Delivered-To lines, as an MTA's delivery agent does.
+
+    The token may be only in the envelope (a Bcc, a list expansion); matching reads these.
+    """
+    lines = b"".join(f"Delivered-To: {r}\r\n".encode("utf-8", "replace") for r in recipients)
+    return lines + raw
+
+
+class IntakeHandler:
+    """aiosmtpd handler: DATA stores the message once, then answers once per recipient."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        on_stored: Callable[[list[int]], None] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessions = sessions
+        self.on_stored = on_stored
+        self.clock = clock
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
+        if "\r" in address or "\n" in address or "@" not in address:
+            return f"550 5.1.3 <{address}>: not a mailbox address"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        recipients = list(envelope.rcpt_tos)
+        raw = envelope.original_content or b""
+        try:
+            new_id = await asyncio.to_thread(self._store, with_envelope(raw, recipients))
+        except Exception as exc:  # database down: the MTA keeps the message and retries
+            log.exception("lmtp.store_failed", recipients=recipients)
+            reply = f"451 4.3.0 not stored ({type(exc).__name__}); try again later"
+            return "\r\n".join(reply for _ in recipients)
+        if new_id is not None and self.on_stored is not None:
+            try:
+                await asyncio.to_thread(self.on_stored, [new_id])
+            except Exception:  # stored is what counts; the poll sweep enqueues it later
+                log.exception("lmtp.enqueue_failed", inbound_id=new_id)
+        what = f"stored as {new_id}" if new_id is not None else "already received"
+        # LMTP (RFC 2033): one reply per accepted recipient, in RCPT order.
+        return "\r\n".join(f"250 2.0.0 <{r}> {what}" for r in recipients)
+
+    def _store(self, raw: bytes) -> int | None:
+        with self.sessions.begin() as session:
+            return ingest(session, raw, source="lmtp", now=self.clock())
+
+
+class LMTPController(Controller):
+    """An aiosmtpd controller that speaks LMTP instead of SMTP, in its own thread."""
+
+    def factory(self) -> LMTP:
+        return LMTP(
+            self.handler,
+            data_size_limit=MAX_MESSAGE_BYTES,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname="outreach-lmtp",
+        )
+
+
+def start_listener(
+    sessions: sessionmaker[Session],
+    host: str,
+    port: int,
+    on_stored: Callable[[list[int]], None] | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> LMTPController:
+    """Start listening (in a background thread); call `.stop()` to end it."""
+    controller = LMTPController(IntakeHandler(sessions, on_stored, clock), hostname=host, port=port)
+    controller.start()
+    log.info("lmtp.listening", host=host, port=port)
+    return controller

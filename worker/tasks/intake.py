@@ -1,0 +1,127 @@
+"""Intake tasks: "intake.poll" reads the mailbox, "intake.process" acts on one stored message."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import structlog
+from sqlalchemy import select
+
+from worker.actions.outbox import publish_after_commit
+from worker.actions.process_reply import Outcome, open_review, process_reply
+from worker.celery_app import app
+from worker.core.states import InboundState
+from worker.db import session_factory, session_scope
+from worker.mail.inbox import PollResult, poll_mailbox
+from worker.models import InboundMessage
+from worker.settings import get_settings
+
+log = structlog.get_logger(__name__)
+
+# A stored message still unprocessed after this long lost its task (broker restart, crash
+# between commit and enqueue); the poll sweep enqueues it again (processing is idempotent).
+STALE_STORED = timedelta(minutes=2)
+SWEEP_LIMIT = 500
+MAX_ATTEMPTS = 3
+_FAILED = re.compile(r"^processing failed \((\d+)\)")
+
+
+def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
+    """Process one stored message in its own transaction; outgoing mail is published on commit.
+
+    A failure leaves the message `stored` (the sweep tries again); after MAX_ATTEMPTS failures
+    it goes to review with the error, so a bug never loses a reply nor loops for ever.
+    """
+    settings = get_settings()
+    try:
+        with session_scope() as session:
+            outcome = process_reply(
+                session,
+                inbound_id,
+                now=now or datetime.now(UTC),
+                secret=settings.secret(),
+                authserv_id=settings.authserv_id,
+            )
+            publish_after_commit(session, outcome.outbox_ids)
+    except Exception as exc:
+        log.exception("intake.process_failed", inbound_id=inbound_id)
+        _record_failure(inbound_id, exc)
+        raise
+    log.info(
+        "intake.processed",
+        inbound_id=inbound_id,
+        state=outcome.state,
+        action=outcome.action,
+        invitation_id=outcome.invitation_id,
+    )
+    return outcome
+
+
+def _record_failure(inbound_id: int, exc: Exception) -> None:
+    with session_scope() as session:
+        inbound = session.get(InboundMessage, inbound_id)
+        if inbound is None or inbound.state != InboundState.STORED.value:
+            return
+        match = _FAILED.match(inbound.error or "")
+        attempt = int(match.group(1)) + 1 if match else 1
+        inbound.error = f"processing failed ({attempt}): {type(exc).__name__}: {exc}"[:4000]
+        if attempt >= MAX_ATTEMPTS:
+            inbound.state = InboundState.REVIEW.value
+            open_review(session, inbound, None, None, inbound.error)
+
+
+def enqueue(inbound_ids: Sequence[int]) -> None:
+    """Hand stored messages to the intake queue (ids only). Call after the commit."""
+    for inbound_id in inbound_ids:
+        app.send_task("intake.process", args=[inbound_id], queue="intake")
+
+
+def sweep_stored(now: datetime, older_than: timedelta = STALE_STORED) -> list[int]:
+    """Stored messages whose processing task was lost."""
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(InboundMessage.id)
+                .where(
+                    InboundMessage.state == InboundState.STORED.value,
+                    InboundMessage.received_at <= now - older_than,
+                )
+                .order_by(InboundMessage.id)
+                .limit(SWEEP_LIMIT)
+            )
+        )
+
+
+def poll_once() -> PollResult | None:
+    """One IMAP pass now; None when no mailbox is configured."""
+    target = get_settings().imap_target()
+    if target is None:
+        return None
+    return poll_mailbox(target, session_factory(), on_stored=enqueue)
+
+
+@app.task(
+    name="intake.process",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    soft_time_limit=60,
+    time_limit=90,
+)
+def process(inbound_id: int) -> str:
+    """Idempotent: a message already processed is left alone, so a redelivery is harmless.
+    A failure is not retried with a countdown: the poll sweep re-enqueues what is still stored."""
+    return process_now(inbound_id).action
+
+
+@app.task(name="intake.poll", ignore_result=True, soft_time_limit=240, time_limit=300)
+def poll() -> int:
+    """Beat: read new mail (a no-op without OUTREACH_IMAP_URL) and re-enqueue lost messages."""
+    result = poll_once()
+    stale = sweep_stored(datetime.now(UTC))
+    if stale:
+        log.warning("intake.sweep", count=len(stale))
+        enqueue(stale)
+    return len(result.stored) if result else 0
