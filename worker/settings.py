@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     outbox_lease_seconds: int = 300
     outbox_batch_size: int = 50
     outbox_max_attempts: int = 8
+    outbox_retry_base_seconds: float = 60.0  # first retry after ~this; doubles each attempt
     log_json: bool = False
     log_level: str = "INFO"
     metrics_port: int = 9808

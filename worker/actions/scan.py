@@ -1,0 +1,374 @@
+"""The periodic scan: find what is due (invitations, reminders, deadlines, stalled mail) and do it.
+
+`plan_scan` reads the database and asks the pure `worker.core.schedule` what is due; `invite`
+and `remind` turn due invitations into outbox rows in one transaction each; `scan_due` does
+all of it inline (the CLI, tests, small installations). The "scan.due" task fans the work out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from pydantic import TypeAdapter
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, selectinload
+
+from worker.actions import audit
+from worker.actions.outbox import (
+    Prepared,
+    QueueItem,
+    due_for_redrive,
+    publish_after_commit,
+    queue_emails,
+)
+from worker.core import schedule
+from worker.core.states import INVITATION_TRANSITIONS, CampaignState, InvitationState
+from worker.models import Campaign, Contact, Heartbeat, Invitation, Organisation, Suppression
+
+ACTOR = "scan"
+PrepareFn = Callable[..., Prepared]
+_OFFSETS = TypeAdapter(list[timedelta])
+
+
+@dataclass
+class CampaignWork:
+    campaign_id: int
+    invitations: list[int] = field(default_factory=list)
+    reminders: list[schedule.Reminder] = field(default_factory=list)
+
+
+@dataclass
+class ScanPlan:
+    work: list[CampaignWork] = field(default_factory=list)
+    closed: list[int] = field(default_factory=list)  # moved to closing by this scan
+    deliver: list[int] = field(default_factory=list)  # closing/delivering: prepare delivery
+    redrive: list[int] = field(default_factory=list)  # outbox ids to send again
+
+
+def default_prepare() -> PrepareFn:
+    from worker.mail.outgoing import prepare_contact_email
+
+    return prepare_contact_email
+
+
+def campaign_plan(campaign: Campaign) -> schedule.CampaignPlan:
+    """The schedule part of a campaign row and its stored definition, as plain values."""
+    definition: dict[str, Any] = campaign.definition or {}
+    sched: dict[str, Any] = definition.get("schedule") or {}
+    quiet: dict[str, Any] = sched.get("quiet_hours") or {}
+    defaults = schedule.QuietHours()
+    offsets = sched.get("reminders_before_deadline")
+    return schedule.CampaignPlan(
+        invite_at=campaign.invite_at,
+        deadline=campaign.deadline,
+        timezone=campaign.timezone,
+        reminders_before_deadline=(
+            tuple(_OFFSETS.validate_python(offsets))
+            if offsets is not None
+            else schedule.CampaignPlan.reminders_before_deadline
+        ),
+        max_reminders=int(definition.get("max_reminders", 2)),
+        quiet_hours=schedule.QuietHours(
+            start=_time(quiet.get("start"), defaults.start),
+            end=_time(quiet.get("end"), defaults.end),
+        ),
+    )
+
+
+def _time(value: Any, default: Any) -> Any:
+    from datetime import time
+
+    return time.fromisoformat(value) if isinstance(value, str) else (value or default)
+
+
+def beat_heartbeat(session: Session, now: datetime, detail: dict[str, Any] | None = None) -> None:
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(Heartbeat).values(name="beat", at=now, detail=detail)
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["name"], set_={"at": now, "detail": detail})
+    )
+
+
+def close_past_deadline(session: Session, now: datetime) -> list[int]:
+    """Open or paused campaigns past their deadline move to closing; each exactly once."""
+    candidates = session.execute(
+        select(Campaign.id, Campaign.state).where(
+            Campaign.state.in_([CampaignState.OPEN.value, CampaignState.PAUSED.value]),
+            Campaign.deadline <= now,
+        )
+    ).all()
+    closed: list[int] = []
+    for campaign_id, state in candidates:
+        result = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(Campaign)
+                .where(
+                    Campaign.id == campaign_id,
+                    Campaign.state.in_([CampaignState.OPEN.value, CampaignState.PAUSED.value]),
+                    Campaign.deadline <= now,
+                )
+                .values(state=CampaignState.CLOSING.value, frozen_at=now, updated_at=now)
+                .execution_options(synchronize_session=False),
+            ),
+        )
+        if result.rowcount == 1:  # we did it, not a scan running beside us
+            closed.append(campaign_id)
+            audit.record(
+                session,
+                actor=ACTOR,
+                entity="campaign",
+                entity_id=campaign_id,
+                action="deadline_passed",
+                campaign_id=campaign_id,
+                from_state=state,
+                to_state=CampaignState.CLOSING.value,
+                detail={"frozen_at": now.isoformat()},
+            )
+    return closed
+
+
+def invitation_views(session: Session, campaign_id: int) -> list[schedule.InvitationView]:
+    suppressed = (
+        select(Suppression.id)
+        .where(func.lower(Suppression.email) == func.lower(Contact.email))
+        .exists()
+    )
+    rows = session.execute(
+        select(
+            Invitation.id,
+            Invitation.state,
+            Organisation.timezone,
+            Invitation.invited_at,
+            Invitation.reminders_sent,
+            Invitation.last_reminded_at,
+            Invitation.remind_not_before,
+            (Contact.address_state != "bounced") & ~suppressed,
+        )
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .join(Organisation, Organisation.id == Invitation.organisation_id)
+        .where(
+            Invitation.campaign_id == campaign_id,
+            Invitation.state.in_([InvitationState.PENDING.value, InvitationState.INVITED.value]),
+        )
+        .order_by(Invitation.id)
+    ).all()
+    return [
+        schedule.InvitationView(
+            id=r[0],
+            state=InvitationState(r[1]),
+            timezone=r[2],
+            invited_at=r[3],
+            reminders_sent=r[4],
+            last_reminded_at=r[5],
+            remind_not_before=r[6],
+            address_ok=bool(r[7]),
+        )
+        for r in rows
+    ]
+
+
+def plan_scan(session: Session, *, now: datetime, lease: timedelta, max_attempts: int) -> ScanPlan:
+    """One scan's decisions, in the caller's transaction (commit it before publishing)."""
+    plan = ScanPlan()
+    # 1. Deadlines first: a campaign past its deadline sends nothing more.
+    plan.closed = close_past_deadline(session, now)
+    # 2. What is due in every open campaign.
+    for campaign in session.scalars(
+        select(Campaign).where(Campaign.state == CampaignState.OPEN.value).order_by(Campaign.id)
+    ):
+        due = schedule.due_at(campaign_plan(campaign), invitation_views(session, campaign.id), now)
+        if due.invitations or due.reminders:
+            plan.work.append(CampaignWork(campaign.id, due.invitations, due.reminders))
+    # 3. Campaigns whose final letter is being prepared or delivered (that task is idempotent).
+    plan.deliver = list(
+        session.scalars(
+            select(Campaign.id).where(
+                Campaign.state.in_([CampaignState.CLOSING.value, CampaignState.DELIVERING.value])
+            )
+        )
+    )
+    # 4. Mail that stalled: retries whose time came, lost tasks, expired leases.
+    plan.redrive = due_for_redrive(session, now=now, lease=lease, max_attempts=max_attempts)
+    beat_heartbeat(
+        session,
+        now,
+        {
+            "invitations": sum(len(w.invitations) for w in plan.work),
+            "reminders": sum(len(w.reminders) for w in plan.work),
+            "closed": plan.closed,
+            "redrive": len(plan.redrive),
+        },
+    )
+    return plan
+
+
+def _open_campaign(session: Session, campaign_id: int) -> Campaign | None:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None or campaign.state != CampaignState.OPEN.value:
+        return None
+    return campaign
+
+
+def _lock_invitations(session: Session, ids: Sequence[int], state: InvitationState) -> Any:
+    return session.scalars(
+        select(Invitation)
+        .where(Invitation.id.in_(ids), Invitation.state == state.value)
+        .options(selectinload(Invitation.contact), selectinload(Invitation.organisation))
+        .order_by(Invitation.id)
+        .with_for_update(skip_locked=True, of=Invitation)
+    ).all()
+
+
+def invite(
+    session: Session,
+    campaign_id: int,
+    invitation_ids: Sequence[int],
+    *,
+    now: datetime,
+    secret: bytes,
+    prepare: PrepareFn | None = None,
+) -> list[int]:
+    """Queue the invitation emails of these pending invitations and mark them invited.
+
+    Runs in the caller's transaction; the "outbox.send" tasks go out after it commits. An
+    invitation another scan already took (locked, or no longer pending) is skipped.
+    """
+    campaign = _open_campaign(session, campaign_id)
+    if campaign is None:
+        return []
+    prepare = prepare or default_prepare()
+    invitations = [
+        inv
+        for inv in _lock_invitations(session, invitation_ids, InvitationState.PENDING)
+        if inv.contact.address_state != "bounced"
+    ]
+    items = [
+        QueueItem(
+            campaign_id=campaign.id,
+            kind="invitation",
+            sequence=0,
+            prepared=prepare(campaign, inv, "invitation", 0, secret=secret, now=now),
+            contact_id=inv.contact_id,
+            invitation_id=inv.id,
+        )
+        for inv in invitations
+    ]
+    queued = queue_emails(session, items)
+    outbox_ids: list[int] = []
+    for inv, outbox_id in zip(invitations, queued, strict=True):
+        if outbox_id is None:  # the row exists: this invitation was handled before
+            continue
+        audit.move(
+            session,
+            inv,
+            INVITATION_TRANSITIONS,
+            InvitationState.INVITED,
+            actor=ACTOR,
+            action="invited",
+            detail={"outbox_id": outbox_id},
+        )
+        inv.invited_at = now
+        inv.updated_at = now
+        outbox_ids.append(outbox_id)
+    publish_after_commit(session, outbox_ids)
+    return outbox_ids
+
+
+def remind(
+    session: Session,
+    campaign_id: int,
+    reminders: Sequence[schedule.Reminder],
+    *,
+    now: datetime,
+    secret: bytes,
+    prepare: PrepareFn | None = None,
+) -> list[int]:
+    """Queue reminder number `sequence` for each invitation still waiting for an answer."""
+    campaign = _open_campaign(session, campaign_id)
+    if campaign is None:
+        return []
+    prepare = prepare or default_prepare()
+    wanted = {r.invitation_id: r.sequence for r in reminders}
+    invitations = [
+        inv
+        for inv in _lock_invitations(session, list(wanted), InvitationState.INVITED)
+        if inv.reminders_sent + 1 == wanted[inv.id] and inv.contact.address_state != "bounced"
+    ]
+    items = [
+        QueueItem(
+            campaign_id=campaign.id,
+            kind="reminder",
+            sequence=wanted[inv.id],
+            prepared=prepare(campaign, inv, "reminder", wanted[inv.id], secret=secret, now=now),
+            contact_id=inv.contact_id,
+            invitation_id=inv.id,
+        )
+        for inv in invitations
+    ]
+    queued = queue_emails(session, items)
+    outbox_ids: list[int] = []
+    for inv, outbox_id in zip(invitations, queued, strict=True):
+        if outbox_id is None:
+            continue
+        inv.reminders_sent = wanted[inv.id]
+        inv.last_reminded_at = now
+        inv.updated_at = now
+        audit.record(
+            session,
+            actor=ACTOR,
+            entity="invitation",
+            entity_id=inv.id,
+            action="reminded",
+            campaign_id=campaign.id,
+            detail={"sequence": wanted[inv.id], "outbox_id": outbox_id},
+        )
+        outbox_ids.append(outbox_id)
+    publish_after_commit(session, outbox_ids)
+    return outbox_ids
+
+
+def scan_due(
+    session_factory: Callable[[], Session],
+    *,
+    now: datetime,
+    secret: bytes,
+    lease: timedelta,
+    max_attempts: int,
+    chunk: int = 200,
+    prepare: PrepareFn | None = None,
+) -> ScanPlan:
+    """The whole scan inline: plan, then invitations and reminders in chunked transactions.
+
+    Outbox rows are published after each commit; deliveries and re-drives are left to the
+    caller (see `worker.tasks.sending.scan_due`), which also publishes them after commit.
+    """
+    with session_factory() as session, session.begin():
+        plan = plan_scan(session, now=now, lease=lease, max_attempts=max_attempts)
+    for work in plan.work:
+        for start in range(0, len(work.invitations), chunk):
+            with session_factory() as session, session.begin():
+                invite(
+                    session,
+                    work.campaign_id,
+                    work.invitations[start : start + chunk],
+                    now=now,
+                    secret=secret,
+                    prepare=prepare,
+                )
+        for start in range(0, len(work.reminders), chunk):
+            with session_factory() as session, session.begin():
+                remind(
+                    session,
+                    work.campaign_id,
+                    work.reminders[start : start + chunk],
+                    now=now,
+                    secret=secret,
+                    prepare=prepare,
+                )
+    return plan

@@ -1,0 +1,97 @@
+"""The Celery app: broker, queues, routes, task defaults and the beat schedule. Wiring only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+from worker.settings import get_settings
+
+QUEUES = ("sending", "intake", "scheduling", "delivery")
+# Task names are stable strings ("outbox.send"); the prefix decides the queue.
+ROUTES = {
+    "outbox.*": {"queue": "sending"},
+    "scan.*": {"queue": "scheduling"},
+    "intake.*": {"queue": "intake"},
+    "delivery.*": {"queue": "delivery"},
+}
+# Longer than any task's time limit: an unacknowledged message is redelivered only after this.
+# The database, not redelivery, is what recovers lost work (the scan re-drives stalled rows).
+VISIBILITY_TIMEOUT_SECONDS = 3600
+
+
+def make_app() -> Celery:
+    settings = get_settings()
+    broker = settings.resolved_broker_url()
+    transport_options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    if broker.startswith("filesystem"):
+        folder = settings.filesystem_broker_dir()
+        for sub in ("queue", "processed"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        transport_options = {
+            # One folder both ways: producers and consumers on this machine share it.
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "data_folder_processed": str(folder / "processed"),
+            "store_processed": False,
+        }
+    app = Celery(
+        "outreach",
+        broker=broker,
+        include=["worker.tasks.sending", "worker.tasks.intake", "worker.tasks.delivery"],
+    )
+    app.conf.update(
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="sending",
+        task_routes=ROUTES,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        task_acks_late=True,  # our tasks are idempotent: a redelivery finds the work done
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_time_limit=300,
+        task_soft_time_limit=240,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_hijack_root_logger=False,
+        timezone="UTC",
+        enable_utc=True,
+        beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        beat_schedule={
+            "scan.due": {
+                "task": "scan.due",
+                "schedule": settings.scan_interval_seconds,
+                # A scan that waited longer than two intervals is stale: the next one is coming.
+                "options": {"expires": max(2 * settings.scan_interval_seconds, 5.0)},
+            },
+            "intake.poll": {
+                "task": "intake.poll",
+                "schedule": settings.imap_poll_seconds,
+                "options": {"expires": max(2 * settings.imap_poll_seconds, 5.0)},
+            },
+        },
+    )
+    return app
+
+
+app = make_app()
+
+
+@worker_process_init.connect
+def _after_fork(**_: Any) -> None:
+    """A forked child must not reuse the parent's database connections or SMTP socket."""
+    from worker.db import reset_engines
+    from worker.mail.smtp import reset_sender
+
+    reset_engines()
+    reset_sender()
+    from worker.tasks.sending import reset_process_state
+
+    reset_process_state()

@@ -1,0 +1,1 @@
+"""Celery tasks: thin adapters (ids in -> session -> one action -> retry mapping)."""
