@@ -2,7 +2,8 @@
 # Installs the Debian packages the tests and the PDF renderer need (idempotent, quiet when done).
 set -euo pipefail
 pkgs=(dovecot-imapd poppler-utils fonts-noto-cjk libicu-dev pkg-config
-      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 redis-tools postgresql-client)
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 redis-tools postgresql-client
+      docker-compose)  # docker-compose: offline validation of docker-compose.yml (scripts/check-compose.py)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
