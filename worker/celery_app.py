@@ -8,6 +8,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
 
+from worker.logs import install_celery_logging
 from worker.settings import get_settings
 
 QUEUES = ("sending", "intake", "scheduling", "delivery")
@@ -82,6 +83,7 @@ def make_app() -> Celery:
 
 
 app = make_app()
+install_celery_logging()
 
 
 @worker_process_init.connect

@@ -409,6 +409,9 @@ def write_demo_campaign(source_dir: Path, dest: Path, start: datetime, options: 
         "deadline": deadline.astimezone(tz).isoformat(),
         "reminders_before_deadline": [f"PT{int(reminder_lead.total_seconds())}S"],
         "quiet_hours": {"start": "00:00", "end": "00:00"},  # equal: no quiet hours
+        # The real default is 20 hours; in accelerated time the reminder round follows the
+        # invitations by under a minute.
+        "min_reminder_gap": "PT20S",
     }
     path = dest / CAMPAIGN_FILE
     header = "# Written by `outreach demo`: the seed campaign with its schedule moved to now.\n"

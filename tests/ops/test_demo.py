@@ -67,6 +67,10 @@ def test_demo_delivers_a_letter_listing_exactly_the_simulated_signers(tmp_path: 
     # Reminders never go to those who answered.
     answered = [r for r in summary["rows"] if r["outcome"] in ("signed", "declined", "question")]
     assert all(r["reminded"] == 0 for r in answered)
+    # ... and the reminder round reached those who had not answered (an out-of-office included).
+    silent = [r for r in summary["rows"] if r["scenario"] in ("out of office", "never answers")]
+    assert len(silent) >= 2
+    assert all(r["reminded"] == 1 for r in silent)
 
     # 2. One final letter reached the ministry, with both PDFs.
     assert len(summary["final_letters"]) == 1

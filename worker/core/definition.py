@@ -95,6 +95,8 @@ class Schedule(Strict):
         default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
     )
     quiet_hours: QuietHours = QuietHours()
+    # Never remind sooner than this after the invitation or the previous reminder.
+    min_reminder_gap: timedelta = timedelta(hours=20)
 
     @field_validator("reminders_before_deadline", mode="before")
     @classmethod

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from worker.core.states import INVITATION_REMINDABLE, InvitationState
 
-# A reminder never follows the invitation or the previous reminder closer than this, so a
-# campaign opened late (or a beat that was down) does not send two mails in a row.
+# By default a reminder never follows the invitation or the previous reminder closer than this,
+# so a campaign opened late (or a beat that was down) does not send two mails in a row.
 MIN_REMINDER_GAP = timedelta(hours=20)
 
 
@@ -39,6 +39,7 @@ class CampaignPlan:
     reminders_before_deadline: tuple[timedelta, ...] = (timedelta(days=3), timedelta(days=1))
     max_reminders: int = 2
     quiet_hours: QuietHours = QuietHours()
+    min_reminder_gap: timedelta = MIN_REMINDER_GAP
 
     def reminder_times(self) -> list[datetime]:
         """When reminder 1, 2, ... fall due: earliest first, at most `max_reminders`."""
@@ -101,7 +102,7 @@ def next_reminder(plan: CampaignPlan, inv: InvitationView, now: datetime) -> Rem
     1. Never at or after the deadline, never inside quiet hours in the recipient's timezone.
     2. At most `max_reminders`, each at its own time before the deadline.
     3. Not before `remind_not_before` (an auto-reply said when the person is back).
-    4. Not within MIN_REMINDER_GAP of the invitation or the previous reminder.
+    4. Not within `min_reminder_gap` of the invitation or the previous reminder.
     """
     if inv.state not in INVITATION_REMINDABLE or not inv.address_ok:  # 0
         return None
@@ -113,7 +114,7 @@ def next_reminder(plan: CampaignPlan, inv: InvitationView, now: datetime) -> Rem
     if inv.remind_not_before is not None and now < inv.remind_not_before:  # 3
         return None
     last = inv.last_reminded_at or inv.invited_at
-    if last is not None and now - last < MIN_REMINDER_GAP:  # 4
+    if last is not None and now - last < plan.min_reminder_gap:  # 4
         return None
     return Reminder(invitation_id=inv.id, sequence=inv.reminders_sent + 1)
 
