@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import email.policy
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from support import replies
 from support.dovecot import Dovecot, start_dovecot
 
 from worker.actions.import_contacts import import_contacts
@@ -21,7 +20,6 @@ from worker.actions.ingest import ingest
 from worker.actions.load_campaign import load_campaign
 from worker.actions.outbox import queue_email
 from worker.actions.process_reply import Outcome, process_reply
-from worker.core.decode import parse_headers, parse_message, part_text
 from worker.core.states import CampaignState, InvitationState
 from worker.mail.outgoing import prepare_contact_email
 from worker.models import Campaign, Contact, Invitation, OutboundMessage
@@ -131,42 +129,9 @@ def world(session: Session, env: dict[str, str], tmp_path: Path) -> World:
     return World(session, campaign, secret)
 
 
-def text_of(raw: bytes) -> str:
-    for part in parse_message(raw).walk():
-        if part.get_content_type() == "text/plain":
-            return part_text(part)
-    return ""
-
-
-def reply_to(
-    original: bytes,
-    body: str,
-    *,
-    sender: str,
-    to: str | None = None,
-    quote: bool = True,
-    headers: dict[str, str] | None = None,
-    date: datetime = NOW,
-) -> bytes:
-    """A reply as a mail client writes it: Re: subject, threaded, the original quoted below."""
-    parsed = parse_message(original)
-    message = EmailMessage(policy=email.policy.SMTP)
-    message["From"] = sender
-    message["To"] = to or str(parsed.get("Reply-To") or parsed.get("From"))
-    message["Subject"] = "Re: " + parse_headers(original).subject
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = make_msgid(domain=sender.rsplit("@", 1)[-1].strip(">"))
-    message["In-Reply-To"] = str(parsed["Message-ID"])
-    message["References"] = str(parsed["Message-ID"])
-    for key, value in (headers or {}).items():
-        del message[key]
-        message[key] = value
-    text = body
-    if quote:
-        quoted = "\n".join("> " + line for line in text_of(original).splitlines())
-        text += f"\n\nOn {format_datetime(date)}, {parsed['From']} wrote:\n{quoted}\n"
-    message.set_content(text)
-    return message.as_bytes()
+def reply_to(original: bytes, body: str, *, date: datetime = NOW, **options: Any) -> bytes:
+    """A reply as a mail client writes it (support.replies), dated inside the campaign."""
+    return replies.reply_to(original, body, date=date, **options)
 
 
 @pytest.fixture

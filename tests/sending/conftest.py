@@ -3,13 +3,9 @@ real Celery worker and beat processes on Redis (this area's own Redis DB)."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import signal
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -18,19 +14,14 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy.orm import Session
+from support.celery_processes import REDIS_URL, REPO, Processes, wait_until
 from support.smtp_sink import SmtpSink
 
 from worker.core.tokens import make_token
 from worker.models import Campaign, Contact, Invitation, Organisation
 
-REPO = Path(__file__).resolve().parents[2]
-# Same variables as tests/conftest.py: each area's tests use their own Redis DB.
-REDIS_URL = os.environ.get(
-    "OUTREACH_TEST_REDIS_URL",
-    f"redis://127.0.0.1:6379/{int(os.environ.get('OUTREACH_TEST_REDIS_DB', '15'))}",
-)
 SECRET = b"test-secret-key-not-for-production"
-CELERY = str(REPO / ".venv" / "bin" / "celery")
+__all__ = ["REDIS_URL", "SECRET", "Processes", "build_campaign", "wait_until"]
 
 
 @lru_cache(maxsize=1)
@@ -138,87 +129,6 @@ def sink(tmp_path: Path) -> Iterator[SmtpSink]:
     server = SmtpSink(tmp_path / "sink").start()
     yield server
     server.stop()
-
-
-def wait_until(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(every)
-
-
-class Processes:
-    """Celery worker and beat processes for one test, each in its own process group."""
-
-    def __init__(self, env: dict[str, str], folder: Path) -> None:
-        self.env = env
-        self.folder = folder
-        self.running: list[subprocess.Popen[bytes]] = []
-        self.worker: subprocess.Popen[bytes] | None = None
-
-    def _start(self, args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = (self.folder / log_name).open("ab")
-        process = subprocess.Popen(
-            [CELERY, "-A", "worker.celery_app", *args],
-            cwd=REPO,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.running.append(process)
-        return process
-
-    def start_worker(self, concurrency: int = 2) -> subprocess.Popen[bytes]:
-        self.worker = self._start(
-            [
-                "worker",
-                "-Q",
-                "sending,scheduling",
-                "-P",
-                "prefork",
-                "-c",
-                str(concurrency),
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "WARNING",
-                "-n",
-                f"sendtest-{len(self.running)}-{os.getpid()}@%h",
-            ],
-            "worker.log",
-        )
-        return self.worker
-
-    def start_beat(self) -> subprocess.Popen[bytes]:
-        return self._start(
-            ["beat", "-s", str(self.folder / "beat-schedule"), "-l", "WARNING"], "beat.log"
-        )
-
-    def kill_worker(self) -> None:
-        """SIGKILL the worker and its pool children at once (no warm shutdown)."""
-        assert self.worker is not None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.worker.pid, signal.SIGKILL)
-        self.worker.wait()
-
-    def stop_all(self) -> None:
-        for process in self.running:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        for process in self.running:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 @pytest.fixture

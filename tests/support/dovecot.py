@@ -85,6 +85,15 @@ class Dovecot:
     def url(self) -> str:
         return f"imap://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.folder}"
 
+    def append(self, *messages: bytes, folder: str | None = None) -> None:
+        """Deliver messages into the mailbox as an MTA would (IMAP APPEND)."""
+        from imapclient import IMAPClient
+
+        with IMAPClient("127.0.0.1", port=self.port, ssl=False) as client:
+            client.login(self.user, self.password)
+            for raw in messages:
+                client.append(folder or self.folder, raw)
+
     def log(self) -> str:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""

@@ -6,7 +6,12 @@ the bytes to FOLDER/NNNNNN.eml). FOLDER/rules.json, re-read for every RCPT, says
 
     {"reject": {"bad@x.example": 550},      # answer this code to RCPT for an address
      "storm": {"code": 421, "count": 30},   # the first `count` RCPTs overall get `code`
-     "fail_first": {"a@x.example": 2}}      # this address gets 451 on its first 2 attempts
+     "fail_first": {"a@x.example": 2},      # this address gets 451 on its first 2 attempts
+     "hold_data": {"a@x.example": 60}}      # a message to it waits 60 s for the DATA reply
+
+A held message is announced at once in FOLDER/holding.jsonl and is accepted (logged, 250)
+only if the client is still connected when the hold ends: a client that dies meanwhile has
+sent nothing, as with a server that commits a message only when it can answer.
 
 `SmtpSink` (below) starts and stops it from a test.
 """
@@ -62,9 +67,21 @@ class Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.accepted += 1
         raw: bytes = envelope.original_content or envelope.content
         match = _MESSAGE_ID.search(raw)
+        hold = {k.lower(): float(v) for k, v in (self._rules().get("hold_data") or {}).items()}
+        seconds = max((hold.get(r.lower(), 0.0) for r in envelope.rcpt_tos), default=0.0)
+        if seconds > 0:
+            line = {
+                "rcpt_tos": envelope.rcpt_tos,
+                "message_id": match.group(1).decode() if match else None,
+                "seconds": seconds,
+            }
+            with (self.folder / "holding.jsonl").open("a") as log:
+                log.write(json.dumps(line) + "\n")
+            # Cancelled (nothing recorded) if the client goes away meanwhile.
+            await asyncio.sleep(seconds)
+        self.accepted += 1
         name = f"{self.accepted:06d}.eml"
         (self.folder / name).write_bytes(raw)
         line = {
@@ -126,6 +143,13 @@ class SmtpSink:
 
     def messages(self) -> list[dict[str, Any]]:
         log = self.folder / "log.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    def holding(self) -> list[dict[str, Any]]:
+        """Messages whose DATA reply was held (`hold_data`), accepted or not."""
+        log = self.folder / "holding.jsonl"
         if not log.exists():
             return []
         return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
