@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -138,6 +139,24 @@ def test_same_message_in_the_mailbox_twice_is_stored_once(
     assert (again.seen, again.stored) == (0, [])
     world.session.rollback()
     assert len(world.session.scalars(select(Signature)).all()) == 1
+
+
+@pytest.mark.postgres
+def test_two_polls_at_once_store_each_message_once_and_neither_fails(
+    world: World, dovecot: Dovecot, sessions: sessionmaker[Session], db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks make concurrent polls safe on PostgreSQL; SQLite runs one writer")
+    senders = ["info@green.example", "forestwatch@gmail.com"]
+    _append(
+        dovecot,
+        *(reply_to(world.sent(a).raw or b"", f"Yes, we sign! ({a})", sender=a) for a in senders),
+    )
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda _: poll_mailbox(_target(dovecot), sessions), range(2)))
+    assert sum(len(r.stored) for r in results) == 2
+    world.session.rollback()
+    assert len(world.session.scalars(select(InboundMessage)).all()) == 2
 
 
 def test_poller_crashing_mid_batch_loses_and_repeats_nothing(

@@ -154,6 +154,16 @@ def _store_one(
 ) -> int | None:
     """Store one message and move the cursor past it, in the same transaction."""
     with sessions.begin() as session:
+        # Lock the cursor first: a second poll running at the same time waits here, then sees
+        # the UID already passed and skips it instead of failing on the duplicate.
+        cursor = session.get(MailboxCursor, key, with_for_update=True)
+        if cursor is None or cursor.uidvalidity != uidvalidity:
+            raise RuntimeError(
+                f"mailbox cursor {key} changed under the poller; the next pass resumes"
+            )
+        if cursor.last_uid >= uid:
+            log.info("imap.already_read", mailbox=key, uid=uid)
+            return None
         new_id: int | None = None
         if raw is None:  # expunged between SEARCH and FETCH: nothing to store
             log.info("imap.message_gone", mailbox=key, uid=uid)
@@ -167,11 +177,6 @@ def _store_one(
                 mailbox=key,
                 uidvalidity=uidvalidity,
                 uid=uid,
-            )
-        cursor = session.get(MailboxCursor, key, with_for_update=True)
-        if cursor is None or cursor.uidvalidity != uidvalidity:
-            raise RuntimeError(
-                f"mailbox cursor {key} changed under the poller; the next pass resumes"
             )
         cursor.last_uid = max(cursor.last_uid, uid)
         cursor.updated_at = now
