@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import structlog
 from imapclient import IMAPClient
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.actions import audit
@@ -108,6 +109,16 @@ def poll_mailbox(
 
 
 def _cursor(
+    sessions: sessionmaker[Session], key: str, uidvalidity: int, now: datetime, result: PollResult
+) -> int:
+    try:
+        return _load_cursor(sessions, key, uidvalidity, now, result)
+    except IntegrityError:
+        # Another poll created the first cursor at the same moment: use theirs.
+        return _load_cursor(sessions, key, uidvalidity, now, result)
+
+
+def _load_cursor(
     sessions: sessionmaker[Session], key: str, uidvalidity: int, now: datetime, result: PollResult
 ) -> int:
     with sessions.begin() as session:
