@@ -12,8 +12,11 @@ from worker.logs import install_celery_logging
 from worker.settings import get_settings
 
 QUEUES = ("sending", "intake", "scheduling", "delivery")
-# Task names are stable strings ("outbox.send"); the prefix decides the queue.
+# Task names are stable strings ("outbox.send"); the prefix decides the queue, but the fan-out
+# tasks that queue and then send their own batch of mail run where mail is sent.
 ROUTES = {
+    "scan.invite": {"queue": "sending"},
+    "scan.remind": {"queue": "sending"},
     "outbox.*": {"queue": "sending"},
     "scan.*": {"queue": "scheduling"},
     "intake.*": {"queue": "intake"},

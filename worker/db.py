@@ -35,7 +35,30 @@ def _create(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if url.startswith("postgresql"):
+        event.listen(engine, "connect", _postgres_session_settings)
+    return engine
+
+
+# Outbox rows hold each email's MIME bytes (some 20 kB): PostgreSQL compresses such values when
+# it stores them, and its default (pglz) costs about 0.4 ms of server CPU per email; lz4 costs a
+# tenth of that. Only where the server offers it (PostgreSQL 14+ built with lz4), else no-op.
+_LZ4_IF_AVAILABLE = (
+    "SELECT set_config('default_toast_compression', 'lz4', false) FROM pg_settings "
+    "WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+)
+
+
+def _postgres_session_settings(dbapi_conn: Any, _record: Any) -> None:
+    autocommit = dbapi_conn.autocommit
+    dbapi_conn.autocommit = True  # a session setting that a later ROLLBACK cannot undo
+    try:
+        cursor = dbapi_conn.cursor()
+        cursor.execute(_LZ4_IF_AVAILABLE)
+        cursor.close()
+    finally:
+        dbapi_conn.autocommit = autocommit
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

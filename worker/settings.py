@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     templates_dir: Path = Field(default=PROJECT_ROOT / "templates")
     scan_interval_seconds: float = 5.0
     outbox_lease_seconds: int = 300
-    outbox_batch_size: int = 50
+    outbox_batch_size: int = 100  # rows per task: fewer round trips, bounded memory
     outbox_max_attempts: int = 8
     outbox_retry_base_seconds: float = 60.0  # first retry after ~this; doubles each attempt
     log_json: bool = False

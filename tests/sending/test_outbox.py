@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -151,6 +152,58 @@ def test_a_claimed_row_is_not_taken_again_until_its_lease_expires(
     session.commit()
     assert [r.message_id for r in retaken] == [first[0].message_id]
     assert retaken[0].attempts == 2
+
+
+def test_invitations_queued_claimed_are_sent_once_by_their_creator_and_redriven_after_a_crash(
+    session: Session, env: dict[str, str], sink: SmtpSink, redis_db: redis.Redis
+) -> None:
+    campaign = build_campaign(session, 4)
+    invitations = session.scalars(select(Invitation).order_by(Invitation.id)).all()
+    session.add(Suppression(email=invitations[3].contact.email, reason="unsubscribed"))
+    session.commit()
+    ids = [inv.id for inv in invitations]
+    now = datetime.now(UTC)
+    claim = outbox.ClaimAs(claimer="w1", lease_until=now + LEASE)
+    with _factory(env).begin() as tx:
+        queued = scan.invite(tx, campaign.id, ids, now=now, secret=SECRET, claim=claim)
+    # Rows exist (and are ours) before any SMTP call; nothing was published for them.
+    assert len(queued.outbox_ids) == 4 and redis_db.llen("sending") == 0
+    session.expire_all()
+    states = Counter(session.scalars(select(OutboundMessage.state)))
+    assert states == Counter({"sending": 3, "suppressed": 1})
+    assert sorted(c.id for c in queued.claimed) == sorted(
+        session.scalars(select(OutboundMessage.id).where(OutboundMessage.state == "sending"))
+    )
+    # A scan beside us neither claims them nor queues them again while the lease runs.
+    assert outbox.claim(session, queued.outbox_ids, now=now, claimer="w2", lease=LEASE) == []
+    assert outbox.due_for_redrive(session, now=now, lease=LEASE, max_attempts=5) == []
+    with _factory(env).begin() as tx:
+        assert scan.invite(tx, campaign.id, ids, now=now, secret=SECRET).outbox_ids == []
+    session.rollback()
+    # The creator dies before sending: when the lease ends the rows are re-driven as they are.
+    expired = now + LEASE + timedelta(seconds=1)
+    redrive = outbox.due_for_redrive(session, now=expired, lease=LEASE, max_attempts=5)
+    session.commit()
+    assert sorted(redrive) == sorted(c.id for c in queued.claimed)
+    report = outbox.send_batch(
+        _factory(env), redrive, sender=_sender(sink), limiter=None, lease=LEASE,
+        max_attempts=5, retry_base_seconds=60, clock=lambda: expired,
+    )  # fmt: skip
+    assert report.sent == 3
+    # The creator, late, finds its claim gone: what it sends is not recorded over the retaker.
+    late = outbox.send_claimed(
+        _factory(env), queued.claimed, sender=_sender(sink), limiter=None, claimer="w1",
+        max_attempts=5, retry_base_seconds=60,
+    )  # fmt: skip
+    assert late.sent == 3
+    session.expire_all()
+    rows = session.scalars(select(OutboundMessage).where(OutboundMessage.state == "sent")).all()
+    assert len(rows) == 3 and {r.attempts for r in rows} == {2}
+    assert {r.claimed_by for r in rows} == {outbox.worker_name()}
+    by_id = Counter(m["message_id"] for m in sink.messages())
+    assert set(by_id) == {r.message_id for r in rows}  # duplicates carry the same Message-ID
+    audits = session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "invited"))
+    assert audits == 4
 
 
 def test_a_final_letter_found_sending_after_a_crash_is_held_not_resent(

@@ -15,23 +15,32 @@ from typing import Any, cast
 from pydantic import TypeAdapter
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload
 
 from worker.actions import audit
 from worker.actions.outbox import (
+    ClaimAs,
+    Claimed,
     Prepared,
     QueueItem,
     due_for_redrive,
     publish_after_commit,
+    queue_claimed,
     queue_emails,
 )
 from worker.core import schedule
-from worker.core.states import INVITATION_TRANSITIONS, CampaignState, InvitationState
+from worker.core.states import (
+    INVITATION_TRANSITIONS,
+    CampaignState,
+    InvitationState,
+    check_transition,
+)
 from worker.models import Campaign, Contact, Heartbeat, Invitation, Organisation, Suppression
 
 ACTOR = "scan"
 PrepareFn = Callable[..., Prepared]
 _OFFSETS = TypeAdapter(list[timedelta])
+_GAP = TypeAdapter(timedelta)
 
 
 @dataclass
@@ -75,6 +84,11 @@ def campaign_plan(campaign: Campaign) -> schedule.CampaignPlan:
         quiet_hours=schedule.QuietHours(
             start=_time(quiet.get("start"), defaults.start),
             end=_time(quiet.get("end"), defaults.end),
+        ),
+        min_reminder_gap=(
+            _GAP.validate_python(sched["min_reminder_gap"])
+            if sched.get("min_reminder_gap") is not None
+            else schedule.MIN_REMINDER_GAP
         ),
     )
 
@@ -216,13 +230,45 @@ def _open_campaign(session: Session, campaign_id: int) -> Campaign | None:
 
 
 def _lock_invitations(session: Session, ids: Sequence[int], state: InvitationState) -> Any:
+    """The invitations still in `state`, with contact and organisation (one query), locked;
+    rows another transaction holds are skipped (that one is handling them)."""
     return session.scalars(
         select(Invitation)
         .where(Invitation.id.in_(ids), Invitation.state == state.value)
-        .options(selectinload(Invitation.contact), selectinload(Invitation.organisation))
+        .options(
+            joinedload(Invitation.contact, innerjoin=True),
+            joinedload(Invitation.organisation, innerjoin=True),
+        )
         .order_by(Invitation.id)
         .with_for_update(skip_locked=True, of=Invitation)
     ).all()
+
+
+@dataclass
+class Queued:
+    """What one invite/remind call queued: the new outbox ids and, when the rows were created
+    claimed (`claim=`), those the caller must now send with `outbox.send_claimed`."""
+
+    outbox_ids: list[int] = field(default_factory=list)
+    claimed: list[Claimed] = field(default_factory=list)
+
+
+def _queue(
+    session: Session,
+    invitations: Sequence[Invitation],
+    items: Sequence[QueueItem],
+    claim: ClaimAs | None,
+) -> tuple[list[tuple[Invitation, int]], Queued]:
+    if claim is None:
+        ids = queue_emails(session, items)
+        claimed: list[Claimed] = []
+    else:
+        ids, claimed = queue_claimed(session, items, claim)
+    done = [(inv, oid) for inv, oid in zip(invitations, ids, strict=True) if oid is not None]
+    queued = Queued([oid for _, oid in done], claimed)
+    if claim is None:  # claimed rows are sent by the caller, not by an "outbox.send" task
+        publish_after_commit(session, queued.outbox_ids)
+    return done, queued
 
 
 def invite(
@@ -233,15 +279,17 @@ def invite(
     now: datetime,
     secret: bytes,
     prepare: PrepareFn | None = None,
-) -> list[int]:
+    claim: ClaimAs | None = None,
+) -> Queued:
     """Queue the invitation emails of these pending invitations and mark them invited.
 
-    Runs in the caller's transaction; the "outbox.send" tasks go out after it commits. An
+    Runs in the caller's transaction; the "outbox.send" tasks go out after it commits (with
+    `claim`, none: the caller sends the claimed rows itself once it has committed). An
     invitation another scan already took (locked, or no longer pending) is skipped.
     """
     campaign = _open_campaign(session, campaign_id)
     if campaign is None:
-        return []
+        return Queued()
     prepare = prepare or default_prepare()
     invitations = [
         inv
@@ -259,25 +307,61 @@ def invite(
         )
         for inv in invitations
     ]
-    queued = queue_emails(session, items)
-    outbox_ids: list[int] = []
-    for inv, outbox_id in zip(invitations, queued, strict=True):
-        if outbox_id is None:  # the row exists: this invitation was handled before
-            continue
-        audit.move(
-            session,
-            inv,
-            INVITATION_TRANSITIONS,
-            InvitationState.INVITED,
-            actor=ACTOR,
-            action="invited",
-            detail={"outbox_id": outbox_id},
-        )
-        inv.invited_at = now
-        inv.updated_at = now
-        outbox_ids.append(outbox_id)
-    publish_after_commit(session, outbox_ids)
-    return outbox_ids
+    done, queued = _queue(session, invitations, items, claim)
+    # An invitation whose row already existed was handled before: it is left as it is.
+    _mark(
+        session,
+        campaign.id,
+        done,
+        InvitationState.PENDING,
+        {"state": InvitationState.INVITED.value, "invited_at": now, "updated_at": now},
+        lambda inv, outbox_id: {
+            "action": "invited",
+            "from_state": InvitationState.PENDING.value,
+            "to_state": InvitationState.INVITED.value,
+            "detail": {"outbox_id": outbox_id},
+        },
+    )
+    return queued
+
+
+def _mark(
+    session: Session,
+    campaign_id: int,
+    done: Sequence[tuple[Invitation, int]],
+    state: InvitationState,
+    values: dict[str, Any],
+    audit_entry: Callable[[Invitation, int], dict[str, Any]],
+) -> None:
+    """Update the invitations whose email was queued (one UPDATE) and audit each (one INSERT).
+
+    The rows are locked by `_lock_invitations`, so the state they were read in still holds;
+    the UPDATE checks it again all the same. Objects in the session see the new values.
+    """
+    if not done:
+        return
+    target = values.get("state")
+    if target is not None:
+        check_transition(INVITATION_TRANSITIONS, state, InvitationState(target))
+    session.execute(
+        update(Invitation)
+        .where(Invitation.id.in_([inv.id for inv, _ in done]), Invitation.state == state.value)
+        .values(**values)
+        .execution_options(synchronize_session="evaluate")
+    )
+    audit.record_many(
+        session,
+        [
+            {
+                "actor": ACTOR,
+                "entity": Invitation.__tablename__,
+                "entity_id": inv.id,
+                "campaign_id": campaign_id,
+                **audit_entry(inv, outbox_id),
+            }
+            for inv, outbox_id in done
+        ],
+    )
 
 
 def remind(
@@ -288,11 +372,13 @@ def remind(
     now: datetime,
     secret: bytes,
     prepare: PrepareFn | None = None,
-) -> list[int]:
-    """Queue reminder number `sequence` for each invitation still waiting for an answer."""
+    claim: ClaimAs | None = None,
+) -> Queued:
+    """Queue reminder number `sequence` for each invitation still waiting for an answer
+    (sent as `invite` describes)."""
     campaign = _open_campaign(session, campaign_id)
     if campaign is None:
-        return []
+        return Queued()
     prepare = prepare or default_prepare()
     wanted = {r.invitation_id: r.sequence for r in reminders}
     invitations = [
@@ -311,26 +397,21 @@ def remind(
         )
         for inv in invitations
     ]
-    queued = queue_emails(session, items)
-    outbox_ids: list[int] = []
-    for inv, outbox_id in zip(invitations, queued, strict=True):
-        if outbox_id is None:
-            continue
-        inv.reminders_sent = wanted[inv.id]
-        inv.last_reminded_at = now
-        inv.updated_at = now
-        audit.record(
+    done, queued = _queue(session, invitations, items, claim)
+    # One UPDATE per reminder number (a batch nearly always holds a single one).
+    for sequence in sorted({wanted[inv.id] for inv, _ in done}):
+        _mark(
             session,
-            actor=ACTOR,
-            entity="invitation",
-            entity_id=inv.id,
-            action="reminded",
-            campaign_id=campaign.id,
-            detail={"sequence": wanted[inv.id], "outbox_id": outbox_id},
+            campaign.id,
+            [(inv, oid) for inv, oid in done if wanted[inv.id] == sequence],
+            InvitationState.INVITED,
+            {"reminders_sent": sequence, "last_reminded_at": now, "updated_at": now},
+            lambda inv, outbox_id: {
+                "action": "reminded",
+                "detail": {"sequence": wanted[inv.id], "outbox_id": outbox_id},
+            },
         )
-        outbox_ids.append(outbox_id)
-    publish_after_commit(session, outbox_ids)
-    return outbox_ids
+    return queued
 
 
 def scan_due(
