@@ -16,13 +16,14 @@ from sqlalchemy import func, select
 
 from worker.actions.load_campaign import load_campaign
 from worker.cli.apps import campaign_app
+from worker.cli.console import make_console
 from worker.db import session_scope
 from worker.errors import NotFound
 from worker.models import Campaign, Contact, Invitation, Organisation, Signature
 
 
 def _console() -> Console:
-    return Console(highlight=False, markup=False)
+    return make_console(highlight=False, markup=False)
 
 
 def _local(value: datetime | None, tz: ZoneInfo) -> str:

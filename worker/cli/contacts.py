@@ -7,13 +7,13 @@ from typing import Annotated
 
 import icu
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from worker.actions.import_contacts import import_contacts
 from worker.cli.apps import contacts_app
+from worker.cli.console import make_console
 from worker.db import session_scope
 from worker.errors import NotFound
 from worker.models import Campaign, Contact, Invitation, Organisation
@@ -31,7 +31,7 @@ def import_(
     ] = False,
 ) -> None:
     """Add or update a campaign's organisations and addresses from a CSV file."""
-    console = Console(highlight=False, stderr=True)
+    console = make_console(highlight=False, stderr=True)
     settings = get_settings()
     with Progress(
         TextColumn("importing"), BarColumn(), MofNCompleteColumn(),
@@ -48,7 +48,7 @@ def import_(
                 session, campaign, file, secret=settings.secret(),
                 skip_bad_rows=skip_bad_rows, progress=advance,
             )  # fmt: skip
-    out = Console(highlight=False, markup=False)
+    out = make_console(highlight=False, markup=False)
     out.print(f"read {file} as {summary.encoding}: {summary.rows} rows")
     if summary.skipped_rows:
         out.print(f"skipped {len(summary.skipped_rows)} bad rows:")
@@ -107,7 +107,7 @@ def list_contacts(
                 "\n".join(filter(None, (org.name_ja, reading, org.name_en))) if first else "",
             ]
             table.add_row(*cells)
-    console = Console(highlight=False, markup=False)
+    console = make_console(highlight=False, markup=False)
     console.print(table)
     console.print(f"{len(orgs)} organisations, {len(contacts)} addresses"
                   + ("; * reading from the analyser" if any(

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from worker.cli.apps import app
+from worker.cli.console import make_console
 from worker.settings import PROJECT_ROOT
 
 
@@ -101,7 +102,7 @@ def demo(
 
     if deadline_at <= reminder_at:
         raise typer.BadParameter("--deadline-at must be later than --reminder-at")
-    console = Console()
+    console = make_console()
     options = Options(
         root=folder.resolve(),
         reminder_at=reminder_at,

@@ -15,6 +15,7 @@ from rich.table import Table
 from worker.actions import deliver
 from worker.actions.letter import export_evidence, render_letter
 from worker.cli.apps import app, campaign_app, outbox_app
+from worker.cli.console import make_console
 from worker.core.states import CampaignState
 from worker.db import session_scope
 from worker.errors import UserError
@@ -22,7 +23,7 @@ from worker.settings import get_settings
 
 
 def _console() -> Console:
-    return Console(soft_wrap=False)
+    return make_console(soft_wrap=False)
 
 
 def _who(by: str | None) -> str:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from worker.actions.health import CHECK_BITS, CHECKS, DEFAULT_CHECKS, exit_code, run_checks
 from worker.actions.status import StatusReport, collect_status, format_duration
 from worker.cli.apps import app
+from worker.cli.console import make_console
 from worker.settings import get_settings
 
 metrics_app = typer.Typer(help="Prometheus metrics read from the database.", no_args_is_help=True)
@@ -146,7 +147,7 @@ def status(
             json.dumps(_report(campaign, ping_timeout).to_json(), ensure_ascii=False, indent=2)
         )
         return
-    console = Console()
+    console = make_console()
     if not watch:
         console.print(render_status(_report(campaign, ping_timeout)))
         return
@@ -221,7 +222,7 @@ def health(
             if r.skipped:
                 mark = Text("off", style="dim")
             table.add_row(mark, r.name, str(CHECK_BITS[r.name]), r.detail)
-        Console(file=sys.stdout).print(table)
+        make_console(file=sys.stdout).print(table)
     raise typer.Exit(code)
 
 

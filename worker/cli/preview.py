@@ -9,12 +9,12 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
 from worker.actions.check_campaign import check_campaign, find_campaign, invitation_for
 from worker.cli.apps import app, campaign_app
+from worker.cli.console import make_console
 from worker.db import session_scope
 from worker.errors import NotFound
 from worker.mail.context import CONTACT_KINDS
@@ -32,7 +32,7 @@ _READ_HEADERS = (
 def check(campaign: str = typer.Argument(..., help="Campaign slug, e.g. icc-2024.")) -> None:
     """Render every email for every contact and language; list every problem at once (exit 2)."""
     settings = get_settings()
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console(highlight=False, soft_wrap=True)
     with session_scope() as session:
         report = check_campaign(
             session,
@@ -54,7 +54,7 @@ def check(campaign: str = typer.Argument(..., help="Campaign slug, e.g. icc-2024
     table.add_column("problem", overflow="fold")
     for problem in report.problems:
         table.add_row(problem.where, problem.field or "", problem.message)
-    Console(stderr=True, highlight=False).print(table)
+    make_console(stderr=True, highlight=False).print(table)
     typer.echo("Fix these, then run `outreach campaign check` again.", err=True)
     raise typer.Exit(2)
 

@@ -8,7 +8,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +21,7 @@ from worker.actions.process_reply import (
     sign,
     unsubscribe,
 )
+from worker.cli.console import make_console
 from worker.core.classify import classify
 from worker.core.states import (
     INVITATION_TRANSITIONS,
@@ -89,7 +89,7 @@ def review_list(
                 item.reason[:120],
                 item.state if item.state == ReviewState.OPEN.value else f"{item.resolution}",
             )
-    Console().print(table)
+    make_console().print(table)
     if not items:
         typer.echo("nothing waits for review")
 
@@ -97,7 +97,7 @@ def review_list(
 @review_app.command("show")
 def review_show(item_id: int = typer.Argument(..., help="Review item id.")) -> None:
     """The decoded text of the reply, its classification and the reasons."""
-    console = Console()
+    console = make_console()
     with session_scope() as session:
         item = _item(session, item_id)
         camp = session.get(Campaign, item.campaign_id) if item.campaign_id else None
