@@ -357,7 +357,7 @@ def _act(ctx: Context, result: Classification, rule: str) -> Outcome:
     if intent is Intent.DECLINE:
         return _done(ctx, decline(ctx, decided_by=rule))
     if intent is Intent.QUESTION:
-        question(ctx, reason="question: " + "; ".join(result.reasons))
+        question(ctx, reason="; ".join(result.reasons) or "question")
         return _done(ctx, "question", state=InboundState.REVIEW)
     if intent is Intent.UNSUBSCRIBE:
         unsubscribe(ctx, decided_by=rule)
