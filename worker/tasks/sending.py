@@ -82,15 +82,7 @@ def send_outbox(ids: Sequence[int]) -> dict[str, int]:
         max_attempts=settings.outbox_max_attempts,
         retry_base_seconds=settings.outbox_retry_base_seconds,
     )
-    if report.failed or report.retry:
-        log.info(
-            "outbox.batch",
-            claimed=report.claimed,
-            sent=report.sent,
-            retry=report.retry,
-            failed=report.failed,
-            bounced_contacts=report.bounced_contacts,
-        )
+    _log_report(report)
     return {"claimed": report.claimed, "sent": report.sent, "retry": report.retry}
 
 
@@ -141,6 +133,19 @@ def scan_due() -> dict[str, int]:
             redrive=len(plan.redrive),
         )
     return {"dispatched": dispatched, "redrive": len(plan.redrive), "closed": len(plan.closed)}
+
+
+def _log_report(report: outbox.SendReport) -> None:
+    """One log line for a batch that did not simply all go out."""
+    if report.failed or report.retry:
+        log.info(
+            "outbox.batch",
+            claimed=report.claimed,
+            sent=report.sent,
+            retry=report.retry,
+            failed=report.failed,
+            bounced_contacts=report.bounced_contacts,
+        )
 
 
 def _not_dispatched(
@@ -196,15 +201,7 @@ def _send_claimed(queued: scan.Queued, claim: outbox.ClaimAs | None) -> None:
         max_attempts=settings.outbox_max_attempts,
         retry_base_seconds=settings.outbox_retry_base_seconds,
     )
-    if report.failed or report.retry:
-        log.info(
-            "outbox.batch",
-            claimed=report.claimed,
-            sent=report.sent,
-            retry=report.retry,
-            failed=report.failed,
-            bounced_contacts=report.bounced_contacts,
-        )
+    _log_report(report)
 
 
 @app.task(
