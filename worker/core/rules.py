@@ -73,8 +73,11 @@ DECLINE = re.compile(
     r"\bdecline\b|\bdeclining\b|\bpass on (?:this|it)\b|\bsit this one out\b|"
     r"\bnot (?:be )?(?:signing|joining|endorsing|participating)\b|\bno,? thank(?:s| you)\b|"
     r"\bnot for us\b|\bopt(?:ing)? not to\b|\bunfortunately,? (?:we|i) (?:can|will|must)\b|"
+    r"\b(?:do not|don't|rather not|never) (?:list|include|add|name|mention|print) (?:us|our "
+    r"(?:name|organi[sz]ation))\b|"
     r"^\s*no\s*[.!]?\s*$|"
     r"見送|辞退|差し?控え|見合わせ|お断り|遠慮(?:させ|いたし|致し|します)|"
+    r"(?:掲載|記載|名前を出す(?:こと)?)(?:は)?(?:しないで|不要|ご遠慮)|"
     r"賛同(?:は|を)?(?:いた|致)?しかね|賛同(?:は|を)?(?:いた|致)?し(?:ません|ない)|"
     r"賛同(?:することは|は)?でき(?:ません|ない|かね)|(?:参加|署名)(?:は)?(?:でき|いたし|致し|し)(?:ません|かね)",
     re.IGNORECASE,
