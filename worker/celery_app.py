@@ -33,14 +33,16 @@ def make_app() -> Celery:
     transport_options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
     if broker.startswith("filesystem"):
         folder = settings.filesystem_broker_dir()
-        for sub in ("queue", "processed"):
+        for sub in ("queue", "processed", "control"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
         transport_options = {
             # One folder both ways: producers and consumers on this machine share it.
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
-            "data_folder_processed": str(folder / "processed"),
+            "processed_folder": str(folder / "processed"),
             "store_processed": False,
+            # Broadcasts (worker pings); by default Kombu writes them under the current folder.
+            "control_folder": str(folder / "control"),
         }
     app = Celery(
         "outreach",
