@@ -467,15 +467,20 @@ def sign(
     return signature
 
 
-def withdraw(ctx: Context, *, decided_by: str) -> bool:
-    """Take the organisation's signature back (before the deadline); False if there was none."""
-    signature = ctx.session.scalars(
+def _active_signature(ctx: Context) -> Signature | None:
+    """The organisation's signature that currently counts, if any."""
+    return ctx.session.scalars(
         select(Signature).where(
             Signature.campaign_id == ctx.campaign.id,
             Signature.organisation_id == ctx.invitation.organisation_id,
             Signature.state == SignatureState.ACTIVE.value,
         )
     ).first()
+
+
+def withdraw(ctx: Context, *, decided_by: str) -> bool:
+    """Take the organisation's signature back (before the deadline); False if there was none."""
+    signature = _active_signature(ctx)
     if signature is None:
         return False
     signature.state = SignatureState.WITHDRAWN.value
@@ -500,13 +505,7 @@ def withdraw(ctx: Context, *, decided_by: str) -> bool:
 
 
 def rename(ctx: Context, *, name: str, decided_by: str) -> bool:
-    signature = ctx.session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == ctx.campaign.id,
-            Signature.organisation_id == ctx.invitation.organisation_id,
-            Signature.state == SignatureState.ACTIVE.value,
-        )
-    ).first()
+    signature = _active_signature(ctx)
     if signature is None:
         return False
     before = {"en": signature.listed_name_en, "ja": signature.listed_name_ja}
