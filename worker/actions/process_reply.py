@@ -26,6 +26,7 @@ from worker.core.states import (
     SignatureState,
 )
 from worker.core.tokens import find_tokens, make_token
+from worker.core.withdrawal import wants_withdrawal
 from worker.mail.outgoing import prepare_contact_email, prepare_lead_email
 from worker.models import (
     Campaign,
@@ -45,20 +46,6 @@ ANSWERS_ACCEPTED = frozenset({CampaignState.DRAFT, CampaignState.OPEN, CampaignS
 # Campaign states in which a lead may still add a late signatory before delivery.
 AWAITING_LEAD = frozenset({CampaignState.CLOSING, CampaignState.AWAITING_APPROVAL})
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
-_WITHDRAW = re.compile(r"\bwithdraw|\bretract|取り?下げ|撤回|取消|取り消", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(?:not|don't|do not|won't|no need)\b|ない|ません|不要", re.IGNORECASE)
-_APOLOGY = re.compile(r"申し訳(?:ござい|あり)ません|すみません|すいません")
-_SENTENCE = re.compile(r"[^。．.!?！？\n]+")
-
-
-def wants_withdrawal(text: str) -> bool:
-    """A sentence asks to withdraw (withdraw, 取り下げ, 撤回) and does not negate it."""
-    for sentence in _SENTENCE.findall(text):
-        if _WITHDRAW.search(sentence) and not _NEGATION.search(_APOLOGY.sub("", sentence)):
-            return True
-    return False
-
-
 @dataclass
 class Outcome:
     """What processing did, for tasks, the CLI and tests."""
