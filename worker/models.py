@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -130,7 +131,8 @@ class Contact(Base):
     """One address of an organisation; the lowest `position` is tried first."""
 
     __tablename__ = "contact"
-    __table_args__ = (UniqueConstraint("campaign_id", "email"),)
+    # ix_contact_email: intake finds a reply's sender among every campaign's contacts.
+    __table_args__ = (UniqueConstraint("campaign_id", "email"), Index("ix_contact_email", "email"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -152,7 +154,11 @@ class Invitation(Base):
     """The invitation of one contact; its token routes every reply and bounce back here."""
 
     __tablename__ = "invitation"
-    __table_args__ = (UniqueConstraint("campaign_id", "contact_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id"),
+        # The due-scan reads only pending rows, or invited rows short of a reminder number.
+        Index("ix_invitation_due", "campaign_id", "state", "reminders_sent"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -167,6 +173,8 @@ class Invitation(Base):
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     last_reminded_at: Mapped[datetime | None]
     remind_not_before: Mapped[datetime | None]  # auto-reply said "back on ..."
+    # Handed to a "scan.invite"/"scan.remind" task: the due-scan skips it until then.
+    dispatch_until: Mapped[datetime | None]
     answered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -182,6 +190,8 @@ class OutboundMessage(Base):
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
         Index("ix_outbound_due", "state", "next_attempt_at"),
+        Index("ix_outbound_lease", "state", "lease_until"),
+        Index("ix_outbound_invitation", "invitation_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -204,6 +214,8 @@ class OutboundMessage(Base):
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the exact MIME bytes to send
     state: Mapped[str] = mapped_column(String(20), default=OutboxState.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Temporary failures are retried until this + the retry window, then the row fails.
+    first_attempt_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(200))
@@ -350,3 +362,32 @@ class AuditLog(Base):
     from_state: Mapped[str | None] = mapped_column(String(40))
     to_state: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class WebUser(Base):
+    """A person who may log in to the web console; `lead` decides, `viewer` only looks."""
+
+    __tablename__ = "web_user"
+    __table_args__ = (
+        UniqueConstraint("email"),
+        CheckConstraint("role IN ('lead', 'viewer')", name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(Text)  # argon2id, with its own salt and cost
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LoginAttempt(Base):
+    """One login try, kept a while so repeated failures slow an attacker in every process."""
+
+    __tablename__ = "login_attempt"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    client: Mapped[str] = mapped_column(String(100))  # the remote address
+    ok: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(index=True)
