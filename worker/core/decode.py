@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.header
+import email.headerregistry
 import email.utils
 import re
 import unicodedata
@@ -162,21 +163,80 @@ class MessageHeaders:
     subject: str
     authentication_results: tuple[str, ...]
     return_path: str | None  # "" for the null path <>
+    from_ambiguity: tuple[str, ...] = ()  # why From may not name one sender (never verified)
 
 
 _MSGID = re.compile(r"<[^<>\s]+>")
+_FOLD = re.compile(r"\r?\n[ \t]*")
+_ADDRESS_LIKE = re.compile(r"@|＠|\bat\s*[\w-]+\.[a-z]{2,}\b", re.IGNORECASE)
+_ADDR_SPEC = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+_REGISTRY = email.headerregistry.HeaderRegistry()
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    """Header values exactly as received (still encoded), unfolded."""
+    values = msg.get_all(name) or []
+    return [_FOLD.sub(" ", v if isinstance(v, str) else str(v)) for v in values]
 
 
 def _addresses(msg: Message, name: str) -> tuple[str, ...]:
-    values = [decode_header_value(v) for v in (msg.get_all(name) or [])]
-    pairs = email.utils.getaddresses(values)
+    """Addresses parsed from the undecoded value: an encoded-word is never an address."""
+    pairs = email.utils.getaddresses(_raw_values(msg, name))
     return tuple(a.strip().lower() for _, a in pairs if "@" in a)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The From header read without trusting it: the address, and why it may not be one."""
+
+    address: str | None
+    name: str
+    ambiguity: tuple[str, ...]  # empty: exactly one plain address, nothing disguised
+
+
+def parse_sender(values: list[str]) -> Sender:
+    """Parse From from its raw (undecoded) values; never raises.
+
+    The address comes from the raw text, so `=?utf-8?q?info=40ngo.example?= <x@evil>` is
+    x@evil. Two parsers (getaddresses and the header registry) must agree on exactly one
+    address; a group, several addresses, an encoded or odd local part, or a display name that
+    looks like an address makes the From ambiguous, and an ambiguous From never verifies.
+    """
+    reasons: list[str] = []
+    if len(values) != 1:
+        reasons.append(f"from-headers: {len(values)} From headers")
+    raw = values[0] if values else ""
+    pairs = [(n, a) for n, a in email.utils.getaddresses([raw]) if n or a]
+    name_raw, address = pairs[0] if pairs else ("", "")
+    address = address.strip()
+    if len(pairs) != 1:
+        reasons.append(f"from-addresses: {len(pairs)} addresses in From")
+    try:
+        parsed = _REGISTRY("From", raw)
+        groups = list(parsed.groups)  # type: ignore[attr-defined]
+        registry = [a.addr_spec for a in parsed.addresses]  # type: ignore[attr-defined]
+        if any(g.display_name is not None for g in groups):
+            reasons.append("from-group: From is a group")
+        if len(registry) != 1 or registry[0].lower() != address.lower():
+            reasons.append(f"from-parsers-disagree: {registry!r} vs {address!r}")
+    except Exception as exc:  # the registry parser can trip on broken 8-bit input
+        reasons.append(f"from-unparseable: {type(exc).__name__}")
+    if address and not _ADDR_SPEC.match(address):
+        reasons.append(f"from-odd-address: {address!r}")
+    elif not address:
+        reasons.append("from-missing: no address")
+    if "=?" in address:
+        reasons.append("from-encoded-address: encoded-word in the address")
+    name = decode_header_value(name_raw) if name_raw else ""
+    if _ADDRESS_LIKE.search(name):
+        reasons.append(f"from-name-looks-like-address: {name!r}")
+    clean = address.lower() if address and "@" in address else None
+    return Sender(clean, name, tuple(dict.fromkeys(reasons)))
 
 
 def headers_of(msg: Message) -> MessageHeaders:
     """Decode the headers of an already parsed message."""
-    from_value = decode_header_value(msg.get("From"))
-    from_name, from_addr = email.utils.parseaddr(from_value)
+    sender = parse_sender(_raw_values(msg, "From"))
     rp_raw = msg.get("Return-Path")
     return_path: str | None = None
     if rp_raw is not None:
@@ -185,8 +245,8 @@ def headers_of(msg: Message) -> MessageHeaders:
     in_reply = _MSGID.findall(decode_header_value(msg.get("In-Reply-To")))
     mid = _MSGID.findall(decode_header_value(msg.get("Message-ID")))
     return MessageHeaders(
-        from_address=from_addr.lower() or None,
-        from_name=from_name,
+        from_address=sender.address,
+        from_name=sender.name,
         to=_addresses(msg, "To"),
         cc=_addresses(msg, "Cc"),
         delivered_to=_addresses(msg, "Delivered-To"),
@@ -199,6 +259,7 @@ def headers_of(msg: Message) -> MessageHeaders:
             decode_header_value(v) for v in (msg.get_all("Authentication-Results") or [])
         ),
         return_path=return_path,
+        from_ambiguity=sender.ambiguity,
     )
 
 

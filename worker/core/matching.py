@@ -6,6 +6,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from worker.core.authentication import (
+    Authentication,
+    DkimCheck,
+    UnauthenticatedReplies,
+    judge,
+)
 from worker.core.tokens import find_tokens
 
 # Shared mail services: an address there says nothing about which organisation sent it.
@@ -101,12 +107,14 @@ def match_invitation(
     by_token: Mapping[str, int],
     by_message_id: Mapping[str, OurMessage],
     by_sender: Mapping[str, Sequence[int]],
+    from_ambiguous: bool = False,
 ) -> Match:
     """Find the invitation, in the order of the issue.
 
     1. A known token in a recipient address (Delivered-To, X-Original-To, To, Cc).
     2. In-Reply-To, then References (newest first), against our Message-IDs.
-    3. The From address against contacts, only when exactly one invitation has it.
+    3. The From address against contacts, only when exactly one invitation has it and the
+       From header is not ambiguous.
     Unknown tokens are noted as reasons and never match.
     """
     reasons: list[str] = []
@@ -132,7 +140,7 @@ def match_invitation(
             reasons.append(f"matched: References {ref}")
             return Match(ours.invitation_id, "references", ours.kind, tuple(reasons))
     # 3.
-    if from_address:
+    if from_address and not from_ambiguous:
         candidates = list(dict.fromkeys(by_sender.get(from_address.lower(), ())))
         if len(candidates) == 1:
             reasons.append(f"matched: sender {from_address}")
@@ -159,6 +167,7 @@ class Verification:
     ok: bool
     rule: str
     reasons: tuple[str, ...]
+    authentication: str = ""  # Authentication value for the evidence; "" when not reached
 
 
 _AUTH_ID = re.compile(r"^\s*([^\s;]+)")
@@ -195,49 +204,68 @@ def verify_sender(
     organisation_domains: Sequence[str],
     auth_results: Sequence[str],
     authserv_id: str,
+    from_ambiguity: Sequence[str] = (),
+    dkim: Sequence[DkimCheck] = (),
+    unauthenticated: str = UnauthenticatedReplies.ACCEPT.value,
 ) -> Verification:
     """The decision before a reply may sign, decline, rename or withdraw.
 
-    1. DMARC failed according to our own authserv-id -> no.
-    2. The invitation was found without a secret (only by sender address) -> no.
-    3. From is the invited address -> yes.
-    4. From is in one of the organisation's domains -> yes.
-    5. From shares the invited address's domain, and that domain is not a public mail
-       service -> yes.
-    6. Anything else (another organisation's token from an unrelated address) -> no.
+    1. The From header is ambiguous (several addresses, a group, an address-like display
+       name, an encoded local part) -> no.
+    2. DMARC failed according to our own authserv-id -> no.
+    3. The invitation was found without a secret (only by sender address) -> no.
+    4. From must be the invited address, or in one of the organisation's domains, or share
+       the invited address's domain when that is not a public mail service; else -> no.
+    5. DKIM, judged for From's domain: an aligned pass -> yes ("dkim-pass"); an aligned
+       signature that fails -> no; unsigned -> the campaign's `unauthenticated_replies`
+       ("accept": yes, marked "unauthenticated"; "review": no).
     """
     # 1.
+    if from_ambiguity:
+        return Verification(False, "from-ambiguous", tuple(from_ambiguity))
+    # 2.
     failed = [r for r in dmarc_results(auth_results, authserv_id) if r == "fail"]
     if failed:
         return Verification(False, "dmarc-fail", (f"dmarc-fail: reported by {authserv_id}",))
-    # 2.
+    # 3.
     if match.invitation_id is None:
         return Verification(False, "unmatched", ("unmatched: no invitation",))
     if not match.has_secret:
         return Verification(
             False, "no-token", ("no-token: matched by sender address only, which can be forged",)
         )
-    sender = (from_address or "").lower()
-    invited = invited_address.lower()
-    # 3.
-    if sender and sender == invited:
-        return Verification(True, "from-invited-address", (f"from-invited-address: {sender}",))
-    domain = domain_of(sender)
     # 4.
+    sender = (from_address or "").lower()
+    rule, why = _sender_rule(sender, invited_address.lower(), organisation_domains)
+    if rule is None:
+        return Verification(False, "from-unrelated-address", (why,))
+    # 5.
+    verdict = judge(dkim, domain_of(sender))
+    reasons = (why, *verdict.reasons)
+    if verdict.status is Authentication.DKIM_FAIL:
+        return Verification(False, "dkim-fail", reasons, verdict.status.value)
+    if (
+        verdict.status is Authentication.UNAUTHENTICATED
+        and unauthenticated != UnauthenticatedReplies.ACCEPT.value
+    ):
+        return Verification(False, "unauthenticated", reasons, verdict.status.value)
+    return Verification(True, rule, reasons, verdict.status.value)
+
+
+def _sender_rule(
+    sender: str, invited: str, organisation_domains: Sequence[str]
+) -> tuple[str | None, str]:
+    """Which rule ties From to the invitation: the address, the organisation's or the invited
+    address's own (non-public) domain; None and the reason when nothing does."""
+    if sender and sender == invited:
+        return "from-invited-address", f"from-invited-address: {sender}"
+    domain = domain_of(sender)
     for parent in organisation_domains:
         if domain and _within(domain, parent):
-            return Verification(
-                True, "from-organisation-domain", (f"from-organisation-domain: {domain}",)
-            )
-    # 5.
+            return "from-organisation-domain", f"from-organisation-domain: {domain}"
     invited_domain = domain_of(invited)
     if domain and domain == invited_domain and invited_domain not in PUBLIC_MAIL_DOMAINS:
-        return Verification(
-            True, "from-invited-domain", (f"from-invited-domain: {domain} (as {invited})",)
-        )
-    # 6.
-    return Verification(
-        False,
-        "from-unrelated-address",
-        (f"from-unrelated-address: {sender or '(no From)'} is not {invited} nor its organisation",),
+        return "from-invited-domain", f"from-invited-domain: {domain} (as {invited})"
+    return None, (
+        f"from-unrelated-address: {sender or '(no From)'} is not {invited} nor its organisation"
     )
