@@ -292,6 +292,12 @@ def part_text(part: Message) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+# Work caps: a reply is a few kilobytes; anything far beyond is cut here and sent to review
+# by worker.core.limits before it is ever acted on.
+MAX_HTML_CHARS = 1_000_000
+MAX_QUOTE_PREFIX = 16  # "> " levels written; deeper quotes are still quotes
+
+
 class _TextExtractor(HTMLParser):
     """Block tags become line breaks, <blockquote> becomes "> " quoting, scripts vanish."""
 
@@ -309,7 +315,8 @@ class _TextExtractor(HTMLParser):
         text = "".join(self.current)
         self.current = []
         for line in text.split("\n"):
-            self.lines.append("> " * self.depth + line.strip() if self.depth else line.strip())
+            depth = min(self.depth, MAX_QUOTE_PREFIX)
+            self.lines.append("> " * depth + line.strip() if depth else line.strip())
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in self._SKIP:
@@ -338,7 +345,7 @@ def html_to_text(html: str) -> str:
     """Readable text of an HTML body; quotes keep a "> " prefix so they can be removed."""
     parser = _TextExtractor()
     try:
-        parser.feed(html)
+        parser.feed(html[:MAX_HTML_CHARS])
         parser.close()
     except Exception:  # html.parser is lenient; this is belt and braces
         return re.sub(r"<[^>]*>", " ", html)
