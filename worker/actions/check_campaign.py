@@ -12,6 +12,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from worker.actions.forecast import schedule_problems
 from worker.core import tokens
 from worker.errors import NotFound, Problem, UserError
 from worker.mail.context import CONTACT_KINDS, LEAD_KINDS, SAMPLE_EXTRA
@@ -175,6 +176,8 @@ def check_campaign(
     else:
         report.problems.extend(letter.check_letter(session, campaign))
         report.letter_checked = True
+    # 5. the schedule: every invitation and listed reminder can go before the deadline
+    report.problems.extend(schedule_problems(session, campaign, now))
     if session.in_transaction():
         session.rollback()  # a check stores nothing, whatever a helper touched
     return report

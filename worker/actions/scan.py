@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pydantic import TypeAdapter
 from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
@@ -29,6 +28,7 @@ from worker.actions.outbox import (
     queue_emails,
 )
 from worker.core import schedule
+from worker.core.durations import parse_duration
 from worker.core.states import (
     INVITATION_TRANSITIONS,
     CampaignState,
@@ -39,8 +39,6 @@ from worker.models import Campaign, Contact, Heartbeat, Invitation, Organisation
 
 ACTOR = "scan"
 PrepareFn = Callable[..., Prepared]
-_OFFSETS = TypeAdapter(list[timedelta])
-_GAP = TypeAdapter(timedelta)
 
 
 @dataclass
@@ -68,35 +66,41 @@ def campaign_plan(campaign: Campaign) -> schedule.CampaignPlan:
     """The schedule part of a campaign row and its stored definition, as plain values."""
     definition: dict[str, Any] = campaign.definition or {}
     sched: dict[str, Any] = definition.get("schedule") or {}
-    quiet: dict[str, Any] = sched.get("quiet_hours") or {}
-    defaults = schedule.QuietHours()
     offsets = sched.get("reminders_before_deadline")
     return schedule.CampaignPlan(
         invite_at=campaign.invite_at,
         deadline=campaign.deadline,
         timezone=campaign.timezone,
         reminders_before_deadline=(
-            tuple(_OFFSETS.validate_python(offsets))
+            tuple(parse_duration(offset) for offset in offsets)
             if offsets is not None
             else schedule.CampaignPlan.reminders_before_deadline
         ),
         max_reminders=int(definition.get("max_reminders", 2)),
-        quiet_hours=schedule.QuietHours(
-            start=_time(quiet.get("start"), defaults.start),
-            end=_time(quiet.get("end"), defaults.end),
-        ),
+        quiet_hours=_quiet_hours(sched),
         min_reminder_gap=(
-            _GAP.validate_python(sched["min_reminder_gap"])
+            parse_duration(sched["min_reminder_gap"])
             if sched.get("min_reminder_gap") is not None
             else schedule.MIN_REMINDER_GAP
         ),
     )
 
 
-def _time(value: Any, default: Any) -> Any:
+def _quiet_hours(sched: dict[str, Any]) -> schedule.QuietHours:
+    """Stored quiet hours: absent means the default, null means off (`quiet_hours: off`)."""
     from datetime import time
 
-    return time.fromisoformat(value) if isinstance(value, str) else (value or default)
+    if "quiet_hours" not in sched:
+        return schedule.QuietHours()
+    quiet = sched["quiet_hours"]
+    if quiet is None:
+        return schedule.QuietHours.off()
+    defaults = schedule.QuietHours()
+    start, end = quiet.get("start"), quiet.get("end")
+    return schedule.QuietHours(
+        start=time.fromisoformat(start) if isinstance(start, str) else defaults.start,
+        end=time.fromisoformat(end) if isinstance(end, str) else defaults.end,
+    )
 
 
 def beat_heartbeat(session: Session, now: datetime, detail: dict[str, Any] | None = None) -> None:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from worker.actions.forecast import schedule_warning
 from worker.core.states import (
     CampaignState,
     InvitationState,
@@ -83,6 +84,7 @@ class CampaignStatus:
     time_left: str  # "3d 4h 12m", or "passed 2h ago"
     funnel: Funnel
     outbox: OutboxFigures
+    schedule_warning: str | None = None  # emails that cannot go before the deadline
 
 
 @dataclass
@@ -223,6 +225,7 @@ def _campaign_status(session: Session, campaign: Campaign, now: datetime) -> Cam
         time_left=format_duration(seconds),
         funnel=_funnel(session, campaign.id),
         outbox=_outbox_figures(session, now, OutboundMessage.campaign_id == campaign.id),
+        schedule_warning=schedule_warning(session, campaign, now),
     )
 
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.actions import deliver
+from worker.actions.forecast import missed_mail_warning
 from worker.actions.letter import export_evidence, render_letter
 from worker.cli.apps import app, campaign_app, outbox_app
 from worker.cli.console import make_console
@@ -109,8 +110,15 @@ def approve(
         typer.echo(f"Message-ID: {final.message_id}")
         typer.echo(f"To: {final.recipients[0]}")
         typer.echo(f"Cc: {', '.join(final.recipients[1:]) or '-'}")
+        warning = missed_mail_warning(session, row)
         session.rollback()
+    if warning:
+        make_console(stderr=True, highlight=False).print(warning, style="bold red")
     if not yes and not typer.confirm("Send this letter to the ministry now?", default=False):
+        typer.echo(
+            f"Not sent: the final letter of {campaign} stays held for approval; nothing changed. "
+            f"Run `outreach campaign approve {campaign}` again when it is ready."
+        )
         raise typer.Exit(1)
     with session_scope() as session:
         row = deliver.campaign_by_slug(session, campaign)

@@ -67,6 +67,9 @@ def render_status(report: StatusReport) -> RenderableType:
         schedule.add_row(c.slug, c.state, c.deadline_local, left)
     if report.campaigns:
         parts.extend([schedule, funnel])
+    for c in report.campaigns:
+        if c.schedule_warning:
+            parts.append(Text(f"{c.slug}: {c.schedule_warning}", style="bold red"))
 
     outbox = Table(title="Outbox", title_justify="left")
     outbox.add_column("campaign", no_wrap=True)

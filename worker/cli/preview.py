@@ -47,6 +47,7 @@ def check(campaign: str = typer.Argument(..., help="Campaign slug, e.g. icc-2024
             f"{campaign}: {report.rendered} emails render for {report.contacts} contacts in "
             f"{', '.join(report.languages)}{letter}. No problems."
         )
+        _print_forecast(campaign)
         return
     table = Table(title=f"{campaign}: {len(report.problems)} problem(s)", show_lines=False)
     table.add_column("where", overflow="fold")
@@ -57,6 +58,18 @@ def check(campaign: str = typer.Argument(..., help="Campaign slug, e.g. icc-2024
     make_console(stderr=True, highlight=False).print(table)
     typer.echo("Fix these, then run `outreach campaign check` again.", err=True)
     raise typer.Exit(2)
+
+
+def _print_forecast(slug: str) -> None:
+    """When each email will really go: what `campaign start` would announce."""
+    from worker.actions.check_campaign import find_campaign
+    from worker.actions.forecast import campaign_forecast
+    from worker.core.schedule_report import forecast_lines
+
+    with session_scope() as session:
+        fc = campaign_forecast(session, find_campaign(session, slug), datetime.now(UTC))
+    for line in forecast_lines(fc):
+        typer.echo(f"  {line}")
 
 
 def readable(raw: bytes) -> str:

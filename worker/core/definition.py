@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -17,7 +18,12 @@ from pydantic import (
     model_validator,
 )
 
+from worker.core.durations import parse_duration
+
 Language = Literal["en", "ja"]
+# "12 hours", "1 week", "PT12H", "12:00": see worker/core/durations.py for every accepted form.
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+QUIET_HOURS_OFF = ("off", "none", "no")
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,98}[a-z0-9]$")
 
 
@@ -91,23 +97,27 @@ class QuietHours(Strict):
 class Schedule(Strict):
     invite_at: datetime
     deadline: datetime
-    reminders_before_deadline: list[timedelta] = Field(
+    reminders_before_deadline: list[Duration] = Field(
         default_factory=lambda: [timedelta(days=3), timedelta(days=1)]
     )
-    quiet_hours: QuietHours = QuietHours()
+    # No mail to NGOs in these hours of their own clock; `quiet_hours: off` sends at any hour.
+    quiet_hours: QuietHours | None = QuietHours()
     # Never remind sooner than this after the invitation or the previous reminder.
-    min_reminder_gap: timedelta = timedelta(hours=20)
+    min_reminder_gap: Duration = timedelta(hours=20)
 
-    @field_validator("reminders_before_deadline", mode="before")
+    @field_validator("quiet_hours", mode="before")
     @classmethod
-    def _durations_with_units(cls, value: object) -> object:
-        # A bare number would be read as seconds; "3 days" or "P3D" says what is meant.
-        if isinstance(value, list):
-            for item in value:
-                if isinstance(item, int | float) and not isinstance(item, bool):
-                    raise ValueError(
-                        f'{item!r} has no unit; write a duration such as "3 days" or "PT12H"'
-                    )
+    def _off(cls, value: object) -> object:
+        # YAML 1.1 reads an unquoted `off` as False: both mean "no quiet hours".
+        if value is False or value is None:
+            return None
+        if isinstance(value, str):
+            if value.strip().lower() in QUIET_HOURS_OFF:
+                return None
+            raise ValueError(
+                'write `quiet_hours: off`, or start and end on their own lines: '
+                'start: "21:00" and end: "08:00"'
+            )
         return value
 
     @field_validator("invite_at", "deadline")

@@ -21,8 +21,22 @@ class QuietHours:
     start: time = time(21, 0)
     end: time = time(8, 0)
 
+    @classmethod
+    def off(cls) -> QuietHours:
+        """No quiet hours: mail may go at any hour (`quiet_hours: off` in the definition)."""
+        return cls(time(0, 0), time(0, 0))
+
+    @property
+    def is_off(self) -> bool:
+        return self.start == self.end
+
+    def describe(self) -> str:
+        if self.is_off:
+            return "off (mail may go at any hour)"
+        return f"{self.start:%H:%M}-{self.end:%H:%M} (the recipient's local time)"
+
     def contains(self, local: time) -> bool:
-        if self.start == self.end:
+        if self.is_off:
             return False
         if self.start < self.end:
             return self.start <= local < self.end
@@ -135,3 +149,132 @@ def due_at(plan: CampaignPlan, invitations: Iterable[InvitationView], now: datet
         if reminder is not None:
             remind.append(reminder)
     return Due(invitations=invite, reminders=remind)
+
+
+# --- The forecast: when each recipient's mail will really go, stated before anything is sent ---
+
+
+def next_open(plan: CampaignPlan, timezone: str | None, moment: datetime) -> datetime:
+    """The first instant at or after `moment` outside the quiet hours of the recipient's clock."""
+    quiet = plan.quiet_hours
+    tz = ZoneInfo(timezone or plan.timezone)
+    for _ in range(4):  # a DST change can land the end inside the hours once more
+        local = moment.astimezone(tz)
+        if not quiet.contains(local.time()):
+            return moment
+        day = local.date()
+        if quiet.start > quiet.end and local.time() >= quiet.start:
+            day += timedelta(days=1)  # wraps past midnight: ends tomorrow morning
+        end = datetime.combine(day, quiet.end, tzinfo=tz)
+        moment = max(end.astimezone(moment.tzinfo), moment + timedelta(seconds=1))
+    return moment
+
+
+@dataclass(frozen=True)
+class PlannedMail:
+    """One email of one recipient: when it is scheduled, and when it can really go (or None)."""
+
+    kind: str  # "invitation" or "reminder N"
+    scheduled: datetime
+    goes_at: datetime  # the first instant it may go (at or after the deadline: never)
+    possible: bool  # False: it cannot go before the deadline (or what it follows cannot)
+    why_later: str = ""  # what pushed it past `scheduled` ("quiet hours", "min_reminder_gap")
+
+
+@dataclass(frozen=True)
+class RecipientForecast:
+    timezone: str
+    invitation_ids: tuple[int, ...]
+    mails: tuple[PlannedMail, ...]
+
+    @property
+    def missed(self) -> list[PlannedMail]:
+        return [m for m in self.mails if not m.possible]
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Every recipient's mail, grouped where the times are the same (usually by timezone)."""
+
+    plan: CampaignPlan
+    now: datetime
+    groups: tuple[RecipientForecast, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(g.missed for g in self.groups)
+
+    @property
+    def uninvitable(self) -> int:
+        """Recipients whose invitation cannot go before the deadline."""
+        return sum(
+            len(g.invitation_ids)
+            for g in self.groups
+            if any(m.kind == "invitation" for m in g.missed)
+        )
+
+    @property
+    def reminders_missed(self) -> int:
+        return sum(
+            len(g.invitation_ids) * sum(1 for m in g.missed if m.kind != "invitation")
+            for g in self.groups
+        )
+
+
+def _plan_one(plan: CampaignPlan, inv: InvitationView, now: datetime) -> tuple[PlannedMail, ...]:
+    """The mails still to come for one invitation, simulated the way `due_at` decides them.
+
+    0. Only pending (not yet invited) or invited (remindable) invitations to a working address.
+    1. The invitation: at invite_at or now, whichever is later, pushed past the quiet hours.
+    2. Reminder N: at its time before the deadline, but not within min_reminder_gap of the
+       previous mail nor before remind_not_before, pushed past the quiet hours.
+    3. Anything that lands at or after the deadline cannot go (and nor can what follows it).
+    """
+    if not inv.address_ok:  # 0
+        return ()
+    mails: list[PlannedMail] = []
+    blocked = False
+    last: datetime | None = None
+    if inv.state is InvitationState.PENDING:  # 1
+        scheduled = max(plan.invite_at, now)
+        goes = next_open(plan, inv.timezone, scheduled)
+        blocked = goes >= plan.deadline
+        why = "quiet hours" if goes != scheduled else ""
+        mails.append(PlannedMail("invitation", scheduled, goes, not blocked, why))
+        last = goes
+        sent = 0
+    elif inv.state in INVITATION_REMINDABLE:
+        last = inv.last_reminded_at or inv.invited_at
+        sent = inv.reminders_sent
+    else:
+        return ()
+    for index, at in enumerate(plan.reminder_times()[sent:], start=sent + 1):  # 2
+        earliest = max(at, now)
+        why = ""
+        if last is not None and last + plan.min_reminder_gap > earliest:
+            earliest, why = last + plan.min_reminder_gap, "min_reminder_gap"
+        if inv.remind_not_before is not None and inv.remind_not_before > earliest:
+            earliest, why = inv.remind_not_before, "the recipient is away"
+        goes = next_open(plan, inv.timezone, earliest)
+        if goes != earliest:
+            why = f"{why} and quiet hours" if why else "quiet hours"
+        blocked = blocked or goes >= plan.deadline  # 3
+        mails.append(PlannedMail(f"reminder {index}", at, goes, not blocked, why))
+        last = goes
+    return tuple(mails)
+
+
+def forecast(plan: CampaignPlan, invitations: Iterable[InvitationView], now: datetime) -> Forecast:
+    """When every remaining invitation and reminder will actually go, from `now` on."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    grouped: dict[tuple[str, tuple[PlannedMail, ...]], list[int]] = {}
+    for inv in invitations:
+        mails = _plan_one(plan, inv, now)
+        if mails:
+            grouped.setdefault((inv.timezone or plan.timezone, mails), []).append(inv.id)
+    groups = tuple(
+        RecipientForecast(tz, tuple(ids), mails)
+        for (tz, mails), ids in sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[1][0]))
+    )
+    return Forecast(plan=plan, now=now, groups=groups)
