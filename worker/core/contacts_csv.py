@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from email_validator import EmailNotValidError, validate_email
 
 from worker.core.readings import is_kana, katakana_to_hiragana
+from worker.core.untrusted import control_problem
 
 COLUMNS = (
     "org_id",
@@ -177,6 +178,10 @@ def parse_contacts(text: str) -> ParsedContacts:
             raw = cells[header.index(name)] if header.index(name) < len(cells) else ""
             if "\r" in raw or "\n" in raw:
                 problem(name, "contains a line break (CR/LF); put the value on one line")
+                values[name] = ""
+                broken.add(name)
+            elif (why := control_problem(raw.strip(" \t"))) is not None:
+                problem(name, why)  # a vertical tab or form feed breaks headers and the PDF
                 values[name] = ""
                 broken.add(name)
         org_id = values["org_id"]
