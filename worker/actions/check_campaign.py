@@ -12,9 +12,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from worker.actions.campaigns import find_campaign as find_campaign  # re-exported for callers
 from worker.actions.forecast import schedule_problems
 from worker.core import tokens
-from worker.errors import NotFound, Problem, UserError
+from worker.errors import Problem, UserError
 from worker.mail.context import CONTACT_KINDS, LEAD_KINDS, SAMPLE_EXTRA
 from worker.mail.outgoing import prepare_contact_email, prepare_lead_email
 from worker.mail.render import PARTS, TemplateProblem, template_name
@@ -37,16 +38,6 @@ class CheckReport:
     @property
     def ok(self) -> bool:
         return not self.problems
-
-
-def find_campaign(session: Session, slug: str) -> Campaign:
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
-    if campaign is None:
-        known = ", ".join(session.scalars(select(Campaign.slug).order_by(Campaign.slug))) or "none"
-        raise NotFound(
-            f"no campaign {slug!r} (known: {known}); load it with `outreach campaign load FILE`"
-        )
-    return campaign
 
 
 def invitation_for(

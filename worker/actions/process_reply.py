@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,67 +11,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
-from worker.actions.outbox import queue_email
+from worker.actions.bounces import record_bounce
+from worker.actions.consent import decline, rename, sign, withdraw
+from worker.actions.notices import queue_contact
+from worker.actions.reply_context import ACTOR, Context, Outcome, move_invitation
+from worker.actions.review import open_review, question
+from worker.actions.suppression import suppress, unsubscribe
 from worker.core import matching
 from worker.core.classify import Classification, Intent, classify
 from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
-from worker.core.states import (
-    INVITATION_TRANSITIONS,
-    CampaignState,
-    InboundState,
-    InvitationState,
-    OutboxState,
-    ReviewState,
-    SignatureState,
-)
-from worker.core.tokens import find_tokens, make_token
+from worker.core.states import CampaignState, InboundState, InvitationState
+from worker.core.tokens import find_tokens
 from worker.core.withdrawal import wants_withdrawal
-from worker.mail.outgoing import prepare_contact_email, prepare_lead_email
-from worker.models import (
-    Campaign,
-    Contact,
-    InboundMessage,
-    Invitation,
-    Organisation,
-    OutboundMessage,
-    ReviewItem,
-    Signature,
-    Suppression,
-)
+from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
 
-ACTOR = "intake"
 # Campaign states in which answers still change the signatory list.
 ANSWERS_ACCEPTED = frozenset({CampaignState.DRAFT, CampaignState.OPEN, CampaignState.PAUSED})
 # Campaign states in which a lead may still add a late signatory before delivery.
 AWAITING_LEAD = frozenset({CampaignState.CLOSING, CampaignState.AWAITING_APPROVAL})
-_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
-@dataclass
-class Outcome:
-    """What processing did, for tasks, the CLI and tests."""
-
-    inbound_id: int
-    state: str
-    action: str
-    invitation_id: int | None = None
-    outbox_ids: list[int] = field(default_factory=list)
-
-
-@dataclass
-class Context:
-    """One reply being acted on."""
-
-    session: Session
-    campaign: Campaign
-    invitation: Invitation
-    inbound: InboundMessage | None
-    now: datetime
-    secret: bytes
-    actor: str
-    outbox_ids: list[int] = field(default_factory=list)
-
-    @property
-    def contact(self) -> Contact:
-        return self.invitation.contact
 
 
 def process_reply(
@@ -266,7 +222,7 @@ def is_late(campaign: Campaign, received_at: datetime) -> bool:
     return CampaignState(campaign.state) not in ANSWERS_ACCEPTED or received_at > campaign.deadline
 
 
-# -- outcomes -------------------------------------------------------------------------------
+# -- outcomes --------------------------------------------------------------------------------
 
 
 def _review(
@@ -279,35 +235,6 @@ def _review(
     inbound.state = InboundState.REVIEW.value
     open_review(session, inbound, campaign, invitation, reason)
     return Outcome(inbound.id, inbound.state, "review", invitation.id if invitation else None)
-
-
-def open_review(
-    session: Session,
-    inbound: InboundMessage | None,
-    campaign: Campaign | None,
-    invitation: Invitation | None,
-    reason: str,
-) -> ReviewItem:
-    item = ReviewItem(
-        campaign_id=campaign.id if campaign else None,
-        inbound_message_id=inbound.id if inbound else None,
-        invitation_id=invitation.id if invitation else None,
-        reason=reason,
-        state=ReviewState.OPEN.value,
-    )
-    session.add(item)
-    session.flush()
-    audit.record(
-        session,
-        actor=ACTOR,
-        entity="review_item",
-        entity_id=item.id,
-        action="opened",
-        campaign_id=item.campaign_id,
-        to_state=ReviewState.OPEN.value,
-        detail={"reason": reason, "inbound_message_id": item.inbound_message_id},
-    )
-    return item
 
 
 def _done(
@@ -356,222 +283,6 @@ def _act(ctx: Context, result: Classification, rule: str) -> Outcome:
     return _done(ctx, "review", review="unclear: " + "; ".join(result.reasons))
 
 
-# -- the verbs (also used by `outreach review resolve`) -------------------------------------
-
-
-def _move(
-    ctx: Context, target: InvitationState, action: str, detail: dict[str, Any] | None = None
-) -> bool:
-    """Move the invitation if the table allows it; False (and nothing changed) otherwise."""
-    current = InvitationState(ctx.invitation.state)
-    if current is target:
-        return False
-    if target not in INVITATION_TRANSITIONS[current]:
-        return False
-    audit.move(
-        ctx.session,
-        ctx.invitation,
-        INVITATION_TRANSITIONS,
-        target,
-        actor=ctx.actor,
-        action=action,
-        detail={**(detail or {}), "inbound_message_id": ctx.inbound.id if ctx.inbound else None},
-    )
-    return True
-
-
-def _set_name(signature: Signature, name: str | None) -> None:
-    if not name:
-        return
-    if _JAPANESE.search(name):
-        signature.listed_name_ja = name
-    else:
-        signature.listed_name_en = name
-
-
-def sign(
-    ctx: Context, *, name: str | None, decided_by: str, late: bool = False, acknowledge: bool = True
-) -> Signature:
-    """Record the organisation's signature with its evidence, stop reminders, acknowledge."""
-    session = ctx.session
-    signature = session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == ctx.campaign.id,
-            Signature.organisation_id == ctx.invitation.organisation_id,
-        )
-    ).first()
-    inbound = ctx.inbound
-    evidence = {
-        "invitation_id": ctx.invitation.id,
-        "inbound_message_id": inbound.id if inbound else None,
-        "from_addr": inbound.from_addr if inbound else None,
-        "reply_message_id": inbound.message_id if inbound else None,
-        "received_at": inbound.received_at if inbound else ctx.now,
-        "auth_results": inbound.auth_results if inbound else None,
-        "decided_by": decided_by,
-        "letter_hash": ctx.campaign.letter_hash,
-        "is_late": late,
-    }
-    if signature is None:
-        signature = Signature(
-            campaign_id=ctx.campaign.id,
-            organisation_id=ctx.invitation.organisation_id,
-            state=SignatureState.ACTIVE.value,
-            signed_at=ctx.now,
-            **evidence,
-        )
-        session.add(signature)
-        action = "signed"
-    elif signature.state == SignatureState.WITHDRAWN.value:
-        for key, value in evidence.items():
-            setattr(signature, key, value)
-        signature.state = SignatureState.ACTIVE.value
-        signature.withdrawn_at = None
-        signature.signed_at = ctx.now
-        action = "signed-again"
-    else:
-        action = "confirmed"  # another contact of the organisation had already signed
-    _set_name(signature, name)
-    session.flush()
-    audit.record(
-        session,
-        actor=ctx.actor,
-        entity="signature",
-        entity_id=signature.id,
-        action=action,
-        campaign_id=ctx.campaign.id,
-        to_state=signature.state,
-        detail={
-            "decided_by": decided_by,
-            "name": name,
-            "inbound_message_id": inbound.id if inbound else None,
-        },
-    )
-    _move(ctx, InvitationState.SIGNED, "signed")
-    ctx.invitation.answered_at = ctx.now
-    if acknowledge:
-        _queue_contact(ctx, "acknowledgement", _sequence(ctx))
-    return signature
-
-
-def _active_signature(ctx: Context) -> Signature | None:
-    """The organisation's signature that currently counts, if any."""
-    return ctx.session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == ctx.campaign.id,
-            Signature.organisation_id == ctx.invitation.organisation_id,
-            Signature.state == SignatureState.ACTIVE.value,
-        )
-    ).first()
-
-
-def withdraw(ctx: Context, *, decided_by: str) -> bool:
-    """Take the organisation's signature back (before the deadline); False if there was none."""
-    signature = _active_signature(ctx)
-    if signature is None:
-        return False
-    signature.state = SignatureState.WITHDRAWN.value
-    signature.withdrawn_at = ctx.now
-    audit.record(
-        ctx.session,
-        actor=ctx.actor,
-        entity="signature",
-        entity_id=signature.id,
-        action="withdrawn",
-        campaign_id=ctx.campaign.id,
-        from_state=SignatureState.ACTIVE.value,
-        to_state=SignatureState.WITHDRAWN.value,
-        detail={
-            "decided_by": decided_by,
-            "inbound_message_id": ctx.inbound.id if ctx.inbound else None,
-        },
-    )
-    _move(ctx, InvitationState.WITHDRAWN, "withdrawn")
-    ctx.invitation.answered_at = ctx.now
-    return True
-
-
-def rename(ctx: Context, *, name: str, decided_by: str) -> bool:
-    signature = _active_signature(ctx)
-    if signature is None:
-        return False
-    before = {"en": signature.listed_name_en, "ja": signature.listed_name_ja}
-    _set_name(signature, name)
-    ctx.session.flush()
-    audit.record(
-        ctx.session,
-        actor=ctx.actor,
-        entity="signature",
-        entity_id=signature.id,
-        action="renamed",
-        campaign_id=ctx.campaign.id,
-        detail={"before": before, "name": name, "decided_by": decided_by},
-    )
-    _queue_contact(ctx, "acknowledgement", _sequence(ctx))
-    return True
-
-
-def decline(ctx: Context, *, decided_by: str) -> str:
-    """Decline; an organisation that had signed withdraws."""
-    if ctx.invitation.state == InvitationState.SIGNED.value:
-        withdraw(ctx, decided_by=decided_by)
-        return "withdrawn"
-    moved = _move(ctx, InvitationState.DECLINED, "declined", {"decided_by": decided_by})
-    if moved:
-        ctx.invitation.answered_at = ctx.now
-    return "declined" if moved else f"declined (invitation stays {ctx.invitation.state})"
-
-
-def question(ctx: Context, *, reason: str) -> ReviewItem:
-    """Stop reminders for this contact, put it before the lead, forward it to them."""
-    _move(ctx, InvitationState.QUESTION, "question")
-    inbound = ctx.inbound
-    item = open_review(ctx.session, inbound, ctx.campaign, ctx.invitation, reason)
-    if inbound is not None:
-        own = (inbound.classification or {}).get("own_text") or ""
-        _queue_lead(
-            ctx,
-            "question_forward",
-            inbound.id,
-            {
-                "organisation_name": _org_name(ctx.invitation.organisation),
-                "from_address": inbound.from_addr or ctx.contact.email,
-                "received_at": inbound.received_at,
-                "original_subject": inbound.subject or "",
-                "original_text": own or _body_preview(inbound.raw),
-                "review_id": item.id,
-            },
-        )
-    return item
-
-
-def unsubscribe(ctx: Context, *, decided_by: str) -> None:
-    """No further email to this address, the final "delivered" notice included."""
-    suppress(ctx.session, ctx.contact.email, "unsubscribed", ctx.campaign.id, actor=ctx.actor)
-    _move(ctx, InvitationState.UNSUBSCRIBED, "unsubscribed", {"decided_by": decided_by})
-    ctx.invitation.answered_at = ctx.invitation.answered_at or ctx.now
-
-
-def suppress(
-    session: Session, email: str, reason: str, campaign_id: int | None, *, actor: str
-) -> None:
-    email = email.lower()
-    if session.scalar(select(Suppression.id).where(Suppression.email == email)) is not None:
-        return
-    row = Suppression(email=email, reason=reason, campaign_id=campaign_id)
-    session.add(row)
-    session.flush()
-    audit.record(
-        session,
-        actor=actor,
-        entity="suppression",
-        entity_id=row.id,
-        action=reason,
-        campaign_id=campaign_id,
-        detail={"email": email},
-    )
-
-
 def _auto_reply(ctx: Context, result: Classification) -> str:
     back = result.return_date
     if back is None or ctx.invitation.state != InvitationState.INVITED.value:
@@ -594,94 +305,13 @@ def _auto_reply(ctx: Context, result: Classification) -> str:
 
 
 def _bounce(ctx: Context, result: Classification) -> str:
-    """Mark the address; on a permanent failure, invite the organisation's next address."""
-    contact = ctx.contact
-    transient = result.transient is True
-    contact.address_state = "deferred" if transient else "bounced"
-    audit.record(
-        ctx.session,
-        actor=ctx.actor,
-        entity="contact",
-        entity_id=contact.id,
-        action="bounce-deferred" if transient else "bounced",
-        campaign_id=ctx.campaign.id,
-        detail={"recipient": result.bounced_recipient, "reasons": list(result.reasons)},
-    )
-    replacement: Invitation | None = None
-    outcome = "deferred"
-    if not transient:
-        suppress(ctx.session, contact.email, "bounced", ctx.campaign.id, actor=ctx.actor)
-        outcome = "bounced"
-        if _move(ctx, InvitationState.BOUNCED, "bounced"):
-            replacement = _next_invitation(ctx)
-            if replacement is not None:
-                _move(
-                    ctx,
-                    InvitationState.REPLACED,
-                    "replaced",
-                    {"replacement_invitation_id": replacement.id},
-                )
-                outcome = "bounced (next address invited)"
-    inbound = ctx.inbound
-    _queue_lead(
+    """A bounce email (DSN): the one bounce path, shared with SMTP 5xx answers."""
+    return record_bounce(
         ctx,
-        "bounce_report",
-        inbound.id if inbound else ctx.invitation.id,
-        {
-            "organisation_name": _org_name(ctx.invitation.organisation),
-            "recipient": contact.email,
-            "permanent": not transient,
-            "smtp_code": None,
-            "diagnostic": "; ".join(result.reasons),
-            "received_at": inbound.received_at if inbound else ctx.now,
-            "next_address": replacement.contact.email if replacement else None,
-        },
+        permanent=result.transient is not True,
+        recipient=result.bounced_recipient,
+        reasons=list(result.reasons),
     )
-    return outcome
-
-
-def _next_invitation(ctx: Context) -> Invitation | None:
-    """The organisation's next usable address gets its own invitation (sent by the scan)."""
-    session = ctx.session
-    suppressed = set(session.scalars(select(Suppression.email)))
-    invited = set(
-        session.scalars(
-            select(Invitation.contact_id).where(Invitation.campaign_id == ctx.campaign.id)
-        )
-    )
-    for contact in session.scalars(
-        select(Contact)
-        .where(Contact.organisation_id == ctx.invitation.organisation_id)
-        .order_by(Contact.position, Contact.id)
-    ):
-        if (
-            contact.id in invited
-            or contact.address_state == "bounced"
-            or contact.email in suppressed
-        ):
-            continue
-        invitation = Invitation(
-            campaign_id=ctx.campaign.id,
-            organisation_id=contact.organisation_id,
-            contact_id=contact.id,
-            token=make_token(ctx.secret, ctx.campaign.slug, contact.email),
-            state=InvitationState.PENDING.value,
-            language=contact.language,
-        )
-        session.add(invitation)
-        session.flush()
-        audit.record(
-            session,
-            actor=ctx.actor,
-            entity="invitation",
-            entity_id=invitation.id,
-            action="created-after-bounce",
-            campaign_id=ctx.campaign.id,
-            to_state=InvitationState.PENDING.value,
-            detail={"replaces_invitation_id": ctx.invitation.id, "email": contact.email},
-        )
-        return invitation
-    return None
 
 
 def _ack_reply(ctx: Context, result: Classification, rule: str) -> Outcome:
@@ -729,11 +359,11 @@ def _late(ctx: Context, result: Classification) -> Outcome:
         )
     )
     if already is None:  # one polite answer per invitation is enough
-        _queue_contact(ctx, "late_reply", 0)
+        queue_contact(ctx, "late_reply", 0)
     state = CampaignState(ctx.campaign.state)
     awaiting = ctx.campaign.requires_approval and state in AWAITING_LEAD
     if result.intent is Intent.DECLINE and ctx.invitation.state != InvitationState.SIGNED.value:
-        _move(ctx, InvitationState.DECLINED, "declined-late")
+        move_invitation(ctx, InvitationState.DECLINED, "declined-late")
     if awaiting or result.intent in (Intent.QUESTION, Intent.UNCLEAR):
         why = (
             "late answer; the campaign awaits approval, so the lead can still add it"
@@ -748,87 +378,20 @@ def _late(ctx: Context, result: Classification) -> Outcome:
     return _done(ctx, "late")
 
 
-# -- email ----------------------------------------------------------------------------------
-
-
-def _sequence(ctx: Context) -> int:
-    """Emails answering a message are numbered by it, so processing twice queues nothing new."""
-    return ctx.inbound.id if ctx.inbound else 0
-
-
-def _is_suppressed(session: Session, email: str) -> bool:
-    return (
-        session.scalar(select(Suppression.id).where(Suppression.email == email.lower())) is not None
-    )
-
-
-def _thread(ctx: Context) -> dict[str, Any]:
-    """Answers are threaded under the message they answer."""
-    mid = ctx.inbound.message_id if ctx.inbound else None
-    return {"in_reply_to": mid} if mid else {}
-
-
-def _queue_contact(
-    ctx: Context, kind: str, sequence: int, extra: dict[str, Any] | None = None
-) -> None:
-    if _is_suppressed(ctx.session, ctx.contact.email):
-        return
-    ctx.session.flush()
-    prepared = prepare_contact_email(
-        ctx.campaign,
-        ctx.invitation,
-        kind,
-        sequence,
-        secret=ctx.secret,
-        now=ctx.now,
-        extra={**_thread(ctx), **(extra or {})},
-    )
-    row = queue_email(
-        ctx.session,
-        campaign_id=ctx.campaign.id,
-        kind=kind,
-        sequence=sequence,
-        prepared=prepared,
-        contact_id=ctx.contact.id,
-        invitation_id=ctx.invitation.id,
-    )
-    _remember(ctx, row)
-
-
-def _queue_lead(ctx: Context, kind: str, sequence: int, extra: dict[str, Any]) -> None:
-    ctx.session.flush()
-    inbound = ctx.inbound
-    prepared = prepare_lead_email(
-        ctx.campaign,
-        kind,
-        sequence,
-        key=f"inbound-{sequence}",
-        now=ctx.now,
-        extra={**_thread(ctx), **extra},
-        reply_to=inbound.from_addr if inbound and kind == "question_forward" else None,
-    )
-    row = queue_email(
-        ctx.session,
-        campaign_id=ctx.campaign.id,
-        kind=kind,
-        sequence=sequence,
-        prepared=prepared,
-    )
-    _remember(ctx, row)
-
-
-def _remember(ctx: Context, row: OutboundMessage | None) -> None:
-    if row is not None and row.state == OutboxState.QUEUED.value:
-        ctx.outbox_ids.append(row.id)
-
-
-def _org_name(organisation: Organisation) -> str:
-    names = [n for n in (organisation.name_en, organisation.name_ja) if n]
-    return " / ".join(names) or organisation.key
-
-
-def _body_preview(raw: bytes, limit: int = 4000) -> str:
-    for part in parse_message(raw).walk():
-        if part.get_content_type() in ("text/plain", "text/html"):
-            return part_text(part)[:limit]
-    return ""
+# The verbs moved to their own modules (consent, suppression, bounces, review); these names
+# stay importable from here for callers written before the split.
+__all__ = [
+    "ACTOR",
+    "Context",
+    "Outcome",
+    "decline",
+    "is_late",
+    "open_review",
+    "process_reply",
+    "question",
+    "rename",
+    "sign",
+    "suppress",
+    "unsubscribe",
+    "withdraw",
+]

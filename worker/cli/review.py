@@ -10,28 +10,16 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.table import Table
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from worker.actions import audit
+from worker.actions.campaigns import find_campaign
 from worker.actions.ingest import ingest
-from worker.actions.process_reply import (
-    ACTOR,
-    Context,
-    decline,
-    sign,
-    unsubscribe,
-)
+from worker.actions.reply_context import ACTOR
+from worker.actions.review import OUTCOMES, get_item, resolve_item
 from worker.cli.console import make_console
 from worker.core.classify import classify
-from worker.core.states import (
-    INVITATION_TRANSITIONS,
-    CampaignState,
-    InboundState,
-    InvitationState,
-    ReviewState,
-)
+from worker.core.states import ReviewState
 from worker.db import session_factory, session_scope
-from worker.errors import NotFound, UserError
+from worker.errors import UserError
 from worker.models import Campaign, InboundMessage, Invitation, ReviewItem
 from worker.settings import get_settings
 
@@ -42,18 +30,8 @@ intake_app = typer.Typer(
 )
 app.add_typer(intake_app, name="intake")
 
-OUTCOMES = ("sign", "decline", "question", "unsubscribe", "ignore")
-
-
 def _local(at: datetime | None, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z") if at else "-"
-
-
-def _campaign(session: Session, slug: str) -> Campaign:
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
-    if campaign is None:
-        raise NotFound(f"no campaign {slug!r}; see `outreach campaign list`")
-    return campaign
 
 
 @review_app.command("list")
@@ -65,7 +43,7 @@ def review_list(
     with session_scope() as session:
         query = select(ReviewItem).order_by(ReviewItem.id)
         if campaign:
-            query = query.where(ReviewItem.campaign_id == _campaign(session, campaign).id)
+            query = query.where(ReviewItem.campaign_id == find_campaign(session, campaign).id)
         if not all_:
             query = query.where(ReviewItem.state == ReviewState.OPEN.value)
         items = list(session.scalars(query))
@@ -99,7 +77,7 @@ def review_show(item_id: int = typer.Argument(..., help="Review item id.")) -> N
     """The decoded text of the reply, its classification and the reasons."""
     console = make_console()
     with session_scope() as session:
-        item = _item(session, item_id)
+        item = get_item(session, item_id)
         camp = session.get(Campaign, item.campaign_id) if item.campaign_id else None
         tz = camp.timezone if camp else "UTC"
         inbound = (
@@ -173,7 +151,7 @@ def review_resolve(
     who = by or "lead"
     settings = get_settings()
     with session_scope() as session:
-        item = _item(session, item_id)
+        item = get_item(session, item_id)
         summary = resolve_item(
             session,
             item,
@@ -186,110 +164,6 @@ def review_resolve(
             now=datetime.now(UTC),
         )
     typer.echo(f"review item {item_id}: {summary}")
-
-
-def resolve_item(
-    session: Session,
-    item: ReviewItem,
-    *,
-    outcome: str,
-    name: str | None,
-    by: str,
-    invitation_id: int | None,
-    note: str | None,
-    secret: bytes,
-    now: datetime,
-) -> str:
-    """Apply a lead's decision to a review item (the CLI's logic, callable from tests)."""
-    if item.state != ReviewState.OPEN.value:
-        raise UserError(
-            f"review item {item.id} is already resolved ({item.resolution} by {item.resolved_by})"
-        )
-    inbound = (
-        session.get(InboundMessage, item.inbound_message_id) if item.inbound_message_id else None
-    )
-    summary = "ignored"
-    if outcome != "ignore":
-        inv_id = invitation_id or item.invitation_id
-        if inv_id is None:
-            raise UserError(
-                f"review item {item.id} matched no invitation; name it with --invitation ID "
-                "(see `outreach contacts list`)"
-            )
-        invitation = session.get(Invitation, inv_id)
-        if invitation is None:
-            raise NotFound(f"no invitation {inv_id}")
-        campaign = session.get(Campaign, invitation.campaign_id)
-        assert campaign is not None
-        if (
-            CampaignState(campaign.state)
-            in (CampaignState.DELIVERING, CampaignState.DELIVERED, CampaignState.CANCELLED)
-            and outcome == "sign"
-        ):
-            raise UserError(
-                f"campaign {campaign.slug} is {campaign.state}: the letter can no longer change"
-            )
-        ctx = Context(session, campaign, invitation, inbound, now, secret, f"review:{by}")
-        late = bool(inbound and inbound.is_late)
-        if outcome == "sign":
-            sign(ctx, name=name, decided_by=f"review:{by}", late=late, acknowledge=not late)
-            summary = f"signed for invitation {invitation.id}" + (f" as {name!r}" if name else "")
-        elif outcome == "decline":
-            summary = decline(ctx, decided_by=f"review:{by}")
-        elif outcome == "question":
-            summary = "kept as a question (no automatic reminders)"
-            if (
-                InvitationState.QUESTION
-                in INVITATION_TRANSITIONS[InvitationState(invitation.state)]
-            ):
-                audit.move(
-                    session,
-                    invitation,
-                    INVITATION_TRANSITIONS,
-                    InvitationState.QUESTION,
-                    actor=f"review:{by}",
-                    action="question",
-                )
-        elif outcome == "unsubscribe":
-            unsubscribe(ctx, decided_by=f"review:{by}")
-            summary = f"{invitation.contact.email} unsubscribed"
-        if inbound is not None:
-            inbound.invitation_id = invitation.id
-            inbound.campaign_id = campaign.id
-    if inbound is not None and inbound.state in (
-        InboundState.REVIEW.value,
-        InboundState.STORED.value,
-    ):
-        inbound.state = InboundState.PROCESSED.value
-    item.state = ReviewState.RESOLVED.value
-    item.resolution = outcome
-    item.resolved_by = by
-    item.resolved_at = now
-    item.note = note
-    audit.record(
-        session,
-        actor=f"review:{by}",
-        entity="review_item",
-        entity_id=item.id,
-        action=f"resolved:{outcome}",
-        campaign_id=item.campaign_id,
-        from_state=ReviewState.OPEN.value,
-        to_state=ReviewState.RESOLVED.value,
-        detail={
-            "name": name,
-            "invitation_id": invitation_id or item.invitation_id,
-            "note": note,
-            "summary": summary,
-        },
-    )
-    return summary
-
-
-def _item(session: Session, item_id: int) -> ReviewItem:
-    item = session.get(ReviewItem, item_id)
-    if item is None:
-        raise NotFound(f"no review item {item_id}; see `outreach review list`")
-    return item
 
 
 # -- intake ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -9,16 +10,20 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from worker.actions import audit
+from worker.actions.campaigns import (
+    Moved,
+    find_campaign,
+    pause_campaign,
+    resume_campaign,
+    start_campaign,
+)
 from worker.actions.outbox import retry_failed
 from worker.cli.apps import app, campaign_app, outbox_app
-from worker.core.states import CAMPAIGN_TRANSITIONS, CampaignState, InvitationState
 from worker.db import session_scope
-from worker.errors import NotFound, UserError
-from worker.models import Campaign, Invitation, OutboundMessage
+from worker.errors import UserError
+from worker.models import Campaign, OutboundMessage
 
 ACTOR = "cli"
 
@@ -27,51 +32,20 @@ def _console() -> Console:
     return Console(soft_wrap=False)
 
 
-def _campaign(session: Session, slug: str) -> Campaign:
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
-    if campaign is None:
-        raise NotFound(
-            f"no campaign {slug!r}; see `outreach campaign list`, or load it with "
-            "`outreach campaign load FILE.yaml`"
-        )
-    return campaign
-
-
 def _local(value: datetime | None, tz: ZoneInfo) -> str:
     return value.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z") if value else "-"
 
 
-def _move(slug: str, allowed_from: CampaignState, target: CampaignState, action: str) -> Campaign:
+def _move(slug: str, verb: Callable[..., Moved]) -> Moved:
     with session_scope() as session:
-        campaign = _campaign(session, slug)
-        if campaign.state != allowed_from.value:
-            raise UserError(
-                f"campaign {slug} is {campaign.state}; `{action}` needs it {allowed_from.value}"
-                + (" (see `outreach status`)" if campaign.state != "draft" else "")
-            )
-        now = datetime.now(UTC)
-        if target is CampaignState.OPEN and campaign.deadline <= now:
-            raise UserError(
-                f"campaign {slug}: its deadline "
-                f"{_local(campaign.deadline, ZoneInfo(campaign.timezone))} has passed; move "
-                "schedule.deadline later in the campaign file and reload it first"
-            )
-        audit.move(session, campaign, CAMPAIGN_TRANSITIONS, target, actor=ACTOR, action=action)
-        campaign.updated_at = now
-        return campaign
+        return verb(session, slug, actor=ACTOR, now=datetime.now(UTC))
 
 
 @campaign_app.command("start")
 def start(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")]) -> None:
     """Open a draft campaign: invitations go out at its invite_at, reminders follow by schedule."""
-    opened = _move(campaign, CampaignState.DRAFT, CampaignState.OPEN, "start")
-    with session_scope() as session:
-        pending = session.scalar(
-            select(func.count(Invitation.id)).where(
-                Invitation.campaign_id == opened.id,
-                Invitation.state == InvitationState.PENDING.value,
-            )
-        )
+    opened = _move(campaign, start_campaign)
+    pending = opened.pending_invitations
     tz = ZoneInfo(opened.timezone)
     when = (
         "now (at the next scan)"
@@ -90,14 +64,14 @@ def start(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")])
 @campaign_app.command("pause")
 def pause(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")]) -> None:
     """Stop sending invitations and reminders (queued mail waits) until `campaign resume`."""
-    _move(campaign, CampaignState.OPEN, CampaignState.PAUSED, "pause")
+    _move(campaign, pause_campaign)
     typer.echo(f"campaign {campaign} is paused; nothing more is sent until `campaign resume`.")
 
 
 @campaign_app.command("resume")
 def resume(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")]) -> None:
     """Carry on sending a paused campaign; what fell due meanwhile goes out at the next scan."""
-    _move(campaign, CampaignState.PAUSED, CampaignState.OPEN, "resume")
+    _move(campaign, resume_campaign)
     typer.echo(f"campaign {campaign} is open again; due mail goes out at the next scan.")
 
 
@@ -126,7 +100,7 @@ def list_outbox(
         if state:
             query = query.where(OutboundMessage.state == state)
         if campaign:
-            query = query.where(Campaign.id == _campaign(session, campaign).id)
+            query = query.where(Campaign.id == find_campaign(session, campaign).id)
         rows = session.execute(query).all()
     table = Table(title_justify="left")
     for header, justify in (

@@ -10,7 +10,8 @@ import structlog
 from sqlalchemy import select
 
 from worker.actions.outbox import publish_after_commit
-from worker.actions.process_reply import Outcome, open_review, process_reply
+from worker.actions.process_reply import Outcome, process_reply
+from worker.actions.review import open_review
 from worker.celery_app import app
 from worker.core.states import InboundState
 from worker.db import session_factory, session_scope

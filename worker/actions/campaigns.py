@@ -1,0 +1,108 @@
+"""Campaign lifecycle use cases: find one by slug, start, pause, resume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from worker.actions import audit
+from worker.core.states import CAMPAIGN_TRANSITIONS, CampaignState, InvitationState
+from worker.errors import NotFound, UserError
+from worker.models import Campaign, Invitation
+
+
+def find_campaign(session: Session, slug: str) -> Campaign:
+    """The campaign with this slug, or an error naming the known ones and how to load one."""
+    campaign = session.scalars(select(Campaign).where(Campaign.slug == slug)).first()
+    if campaign is None:
+        known = ", ".join(session.scalars(select(Campaign.slug).order_by(Campaign.slug))) or "none"
+        raise NotFound(
+            f"no campaign {slug!r} (known: {known}); see `outreach campaign list`, or load it "
+            "with `outreach campaign load FILE.yaml`"
+        )
+    return campaign
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A campaign after a lifecycle move, with what a person wants to hear about it."""
+
+    slug: str
+    state: str
+    timezone: str
+    invite_at: datetime
+    deadline: datetime
+    pending_invitations: int
+
+
+def _local(value: datetime, tz: str) -> str:
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _move(
+    session: Session,
+    slug: str,
+    allowed_from: CampaignState,
+    target: CampaignState,
+    action: str,
+    *,
+    actor: str,
+    now: datetime,
+) -> Moved:
+    """1. The campaign must be in `allowed_from`; 2. opening needs a deadline still ahead;
+    3. the move is checked against the campaign table and audited."""
+    campaign = find_campaign(session, slug)
+    # 1.
+    if campaign.state != allowed_from.value:
+        raise UserError(
+            f"campaign {slug} is {campaign.state}; `{action}` needs it {allowed_from.value}"
+            + (" (see `outreach status`)" if campaign.state != "draft" else "")
+        )
+    # 2.
+    if target is CampaignState.OPEN and campaign.deadline <= now:
+        raise UserError(
+            f"campaign {slug}: its deadline {_local(campaign.deadline, campaign.timezone)} has "
+            "passed; move schedule.deadline later in the campaign file and reload it first"
+        )
+    # 3.
+    audit.move(session, campaign, CAMPAIGN_TRANSITIONS, target, actor=actor, action=action)
+    campaign.updated_at = now
+    pending = session.scalar(
+        select(func.count(Invitation.id)).where(
+            Invitation.campaign_id == campaign.id,
+            Invitation.state == InvitationState.PENDING.value,
+        )
+    )
+    return Moved(
+        campaign.slug,
+        campaign.state,
+        campaign.timezone,
+        campaign.invite_at,
+        campaign.deadline,
+        int(pending or 0),
+    )
+
+
+def start_campaign(session: Session, slug: str, *, actor: str, now: datetime) -> Moved:
+    """Open a draft campaign: invitations go out at its invite_at."""
+    return _move(
+        session, slug, CampaignState.DRAFT, CampaignState.OPEN, "start", actor=actor, now=now
+    )
+
+
+def pause_campaign(session: Session, slug: str, *, actor: str, now: datetime) -> Moved:
+    """Stop sending invitations and reminders until resumed (queued mail waits)."""
+    return _move(
+        session, slug, CampaignState.OPEN, CampaignState.PAUSED, "pause", actor=actor, now=now
+    )
+
+
+def resume_campaign(session: Session, slug: str, *, actor: str, now: datetime) -> Moved:
+    """Carry on sending a paused campaign."""
+    return _move(
+        session, slug, CampaignState.PAUSED, CampaignState.OPEN, "resume", actor=actor, now=now
+    )

@@ -1,0 +1,94 @@
+"""Emails that answer a reply: to the contact (acknowledgement, late reply) or to the lead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from worker.actions.outbox import queue_email
+from worker.actions.reply_context import Context
+from worker.actions.suppression import is_suppressed
+from worker.core.decode import parse_message, part_text
+from worker.core.states import OutboxState
+from worker.mail.outgoing import prepare_contact_email, prepare_lead_email
+from worker.models import Organisation, OutboundMessage
+
+
+def sequence(ctx: Context) -> int:
+    """Emails answering a message are numbered by it, so processing twice queues nothing new."""
+    return ctx.inbound.id if ctx.inbound else 0
+
+
+def _thread(ctx: Context) -> dict[str, Any]:
+    """Answers are threaded under the message they answer."""
+    mid = ctx.inbound.message_id if ctx.inbound else None
+    return {"in_reply_to": mid} if mid else {}
+
+
+def queue_contact(
+    ctx: Context, kind: str, sequence: int, extra: dict[str, Any] | None = None
+) -> None:
+    """Queue an email to the invited contact, unless the address is suppressed."""
+    if is_suppressed(ctx.session, ctx.contact.email):
+        return
+    ctx.session.flush()
+    prepared = prepare_contact_email(
+        ctx.campaign,
+        ctx.invitation,
+        kind,
+        sequence,
+        secret=ctx.secret,
+        now=ctx.now,
+        extra={**_thread(ctx), **(extra or {})},
+    )
+    row = queue_email(
+        ctx.session,
+        campaign_id=ctx.campaign.id,
+        kind=kind,
+        sequence=sequence,
+        prepared=prepared,
+        contact_id=ctx.contact.id,
+        invitation_id=ctx.invitation.id,
+    )
+    _remember(ctx, row)
+
+
+def queue_lead(ctx: Context, kind: str, sequence: int, extra: dict[str, Any]) -> None:
+    """Queue an email to the campaign's lead (a forwarded question, a bounce report)."""
+    ctx.session.flush()
+    inbound = ctx.inbound
+    prepared = prepare_lead_email(
+        ctx.campaign,
+        kind,
+        sequence,
+        key=f"inbound-{sequence}",
+        now=ctx.now,
+        extra={**_thread(ctx), **extra},
+        reply_to=inbound.from_addr if inbound and kind == "question_forward" else None,
+    )
+    row = queue_email(
+        ctx.session,
+        campaign_id=ctx.campaign.id,
+        kind=kind,
+        sequence=sequence,
+        prepared=prepared,
+    )
+    _remember(ctx, row)
+
+
+def _remember(ctx: Context, row: OutboundMessage | None) -> None:
+    if row is not None and row.state == OutboxState.QUEUED.value:
+        ctx.outbox_ids.append(row.id)
+
+
+def org_name(organisation: Organisation) -> str:
+    """How a person recognises the organisation: both names when there are two."""
+    names = [n for n in (organisation.name_en, organisation.name_ja) if n]
+    return " / ".join(names) or organisation.key
+
+
+def body_preview(raw: bytes, limit: int = 4000) -> str:
+    """The first text part of a raw message, for a lead who reads it in an email."""
+    for part in parse_message(raw).walk():
+        if part.get_content_type() in ("text/plain", "text/html"):
+            return part_text(part)[:limit]
+    return ""

@@ -1,0 +1,57 @@
+"""The suppression list: one home for "never write to this address again" and its check."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from worker.actions import audit
+from worker.actions.reply_context import Context, move_invitation
+from worker.core.states import InvitationState
+from worker.models import Suppression
+
+
+def normalise(email: str) -> str:
+    """Addresses are compared lower-cased and stripped everywhere (one rule, one place)."""
+    return email.strip().lower()
+
+
+def is_suppressed(session: Session, email: str) -> bool:
+    """True when no email may go to this address (unsubscribed or bounced for good)."""
+    return (
+        session.scalar(select(Suppression.id).where(Suppression.email == normalise(email)))
+        is not None
+    )
+
+
+def suppressed_addresses(session: Session) -> set[str]:
+    """Every suppressed address (lower-cased), for checks over many contacts at once."""
+    return set(session.scalars(select(Suppression.email)))
+
+
+def suppress(
+    session: Session, email: str, reason: str, campaign_id: int | None, *, actor: str
+) -> None:
+    """Add the address once (a second call is a no-op) and audit it."""
+    email = normalise(email)
+    if is_suppressed(session, email):
+        return
+    row = Suppression(email=email, reason=reason, campaign_id=campaign_id)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        entity="suppression",
+        entity_id=row.id,
+        action=reason,
+        campaign_id=campaign_id,
+        detail={"email": email},
+    )
+
+
+def unsubscribe(ctx: Context, *, decided_by: str) -> None:
+    """No further email to this address, the final "delivered" notice included."""
+    suppress(ctx.session, ctx.contact.email, "unsubscribed", ctx.campaign.id, actor=ctx.actor)
+    move_invitation(ctx, InvitationState.UNSUBSCRIBED, "unsubscribed", {"decided_by": decided_by})
+    ctx.invitation.answered_at = ctx.invitation.answered_at or ctx.now
