@@ -117,6 +117,8 @@ class Organisation(Base):
     language: Mapped[str] = mapped_column(String(8), default="en")
     timezone: Mapped[str | None] = mapped_column(String(64))  # None: the campaign's
     domains: Mapped[list[Any]] = mapped_column(default=list)  # mail domains of the organisation
+    aliases: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # other names
+    reading_confirmed_by: Mapped[str | None] = mapped_column(Text)  # who confirmed `reading`
     is_coordinator: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -277,6 +279,7 @@ class Signature(Base):
     state: Mapped[str] = mapped_column(String(20), default=SignatureState.ACTIVE.value)
     listed_name_en: Mapped[str | None] = mapped_column(Text)  # as the NGO asked to be listed
     listed_name_ja: Mapped[str | None] = mapped_column(Text)
+    listed_reading: Mapped[str | None] = mapped_column(Text)  # reading of listed_name_ja (lead)
     from_addr: Mapped[str | None] = mapped_column(String(320))
     reply_message_id: Mapped[str | None] = mapped_column(String(998))
     received_at: Mapped[datetime | None]

@@ -132,15 +132,16 @@ def test_each_language_uses_the_name_the_organisation_asked_for() -> None:
     assert set(ja.names) == {"平和フォーラム東京", "English Only NGO"}
 
 
-def test_japanese_name_without_reading_is_placed_last_and_reported_never_by_kanji() -> None:
+def test_japanese_name_without_reading_is_filed_by_a_guessed_reading_and_reported() -> None:
     sigs = [
-        SignatureInput(1, "active", None, "亜細亜の会", None),  # 亜 has a low code point
-        SignatureInput(2, "active", None, "渡辺の会", "わたなべのかい"),
+        SignatureInput(1, "active", "Asia Group", "亜細亜の会", None),  # 亜: low code point
+        SignatureInput(2, "active", "Watanabe Group", "渡辺の会", "わたなべのかい"),
+        SignatureInput(3, "active", "Kaki Group", "柿の会", None),  # 柿 > 渡 by code point
     ]
     letter = assemble_letter("ja", "", [], sigs)
-    assert letter.names == ("渡辺の会", "亜細亜の会")
-    assert len(letter.problems) == 1
-    assert "reading" in letter.problems[0]
+    assert letter.names == ("亜細亜の会", "柿の会", "渡辺の会")  # あ, か, わ: never kanji order
+    guessed = [p for p in letter.problems if "reading guessed" in p]
+    assert len(guessed) == 2 and "亜細亜の会" in guessed[0]
 
 
 def test_kanji_order_is_not_used_when_readings_disagree_with_code_points() -> None:
@@ -160,7 +161,7 @@ def test_kanji_order_is_not_used_when_readings_disagree_with_code_points() -> No
             ["The Zebra Fund", "Apple Trust", "the Moon Society"],
             ["Apple Trust", "the Moon Society", "The Zebra Fund"],
         ),
-        (["An Owl", "A Bee", "Cat"], ["A Bee", "Cat", "An Owl"]),
+        (["An Owl", "A Bee", "Cat"], ["A Bee", "An Owl", "Cat"]),  # only "The" is set aside
         (
             ["Éducation Sans Frontières", "Eagle", "Ezra"],
             ["Eagle", "Éducation Sans Frontières", "Ezra"],

@@ -81,16 +81,18 @@ def test_evidence_export_writes_consent_records_and_raw_replies(
          withdrawn_at=datetime(2024, 5, 26, tzinfo=UTC))  # fmt: skip
     code, output = _run("evidence", "icc-2024", "-o", str(tmp_path / "ev"))
     assert code == 0, output
-    rows = list(csv.DictReader((tmp_path / "ev" / "signatories.csv").open(encoding="utf-8")))
+    rows = list(csv.DictReader((tmp_path / "ev" / "signatories.csv").open(encoding="utf-8-sig")))
     by_key = {r["organisation_key"]: r for r in rows}
     assert set(by_key) == {"wam", "ajf"}
     wam = by_key["wam"]
-    assert wam["on_letter"] == "yes" and by_key["ajf"]["on_letter"] == "no"
+    assert wam["on_letter_en"] == wam["on_letter_ja"] == "yes"
+    assert by_key["ajf"]["on_letter_en"] == by_key["ajf"]["on_letter_ja"] == "no"
     assert wam["reply_message_id"] == "<reply-wam@ngo.example>"
-    assert wam["received_at_local"].endswith("+09:00")
     assert wam["received_at_utc"].endswith("+00:00")
     assert wam["authentication_results"].startswith("mx.hrn.example; dmarc=pass")
     assert wam["letter_hash_matches_campaign"] == "yes"
     assert (tmp_path / "ev" / wam["raw_reply_file"]).read_bytes() == raw
+    code, output = _run("evidence", "verify", str(tmp_path / "ev"))
+    assert code == 0, output
     assert session.scalars(select(Signature)).all()
     assert not session.scalars(select(OutboundMessage)).all()

@@ -13,12 +13,25 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from worker.core.collation import normalised_name
-from worker.core.letter import CoordinatorInput, Letter, SignatureInput, assemble_letter
+from worker.core.collation import name_variants
+from worker.core.letter import (
+    CoordinatorInput,
+    Letter,
+    SignatoryList,
+    SignatureInput,
+    letter_from_list,
+    signatory_list,
+)
+from worker.core.letter_text import check_letter_texts
 from worker.core.states import CampaignState
 from worker.errors import Problem
 from worker.mail.context import definition_value, letter_html, localised
-from worker.mail.pdf import render_letter_html, render_letter_pdf, render_letter_text
+from worker.mail.pdf import (
+    missing_glyphs,
+    render_letter_html,
+    render_letter_pdf,
+    render_letter_text,
+)
 from worker.models import Campaign, Organisation, Signature, Suppression
 
 Format = Literal["pdf", "html", "text"]
@@ -87,33 +100,62 @@ def split_letter_text(markdown_text: str) -> LetterText:
     return LetterText(subject=None, preamble="", body=markdown_text)
 
 
+def _domain(address: str | None) -> str | None:
+    return address.rpartition("@")[2].lower() if address and "@" in address else None
+
+
 def coordinator_inputs(session: Session, campaign: Campaign) -> list[CoordinatorInput]:
-    """Coordinators from the definition, each linked to its Organisation row when one matches."""
+    """Coordinators from the definition, each with its Organisation row when one is the same
+    organisation (a name variant, an alias or a mail domain in common), its domains and aliases.
+    """
     organisations = session.scalars(
-        select(Organisation).where(
-            Organisation.campaign_id == campaign.id, Organisation.is_coordinator.is_(True)
-        )
+        select(Organisation).where(Organisation.campaign_id == campaign.id)
     ).all()
-    by_name: dict[str, int] = {}
-    for org in organisations:
-        for name in (org.name_en, org.name_ja):
-            if name:
-                by_name[normalised_name(name)] = org.id
     result: list[CoordinatorInput] = []
     for item in definition_value(campaign, "coordinators"):
         names = item.get("name") or {}
-        org_id = next(
-            (
-                by_name[normalised_name(n)]
-                for n in (names.get("en"), names.get("ja"))
-                if n and normalised_name(n) in by_name
-            ),
-            None,
-        )
+        own_names = {v for n in (names.get("en"), names.get("ja")) if n for v in name_variants(n)}
+        domains = {d for d in [_domain(item.get("email"))] if d}
+        matches = [
+            org
+            for org in organisations
+            if any(own_names & name_variants(n) for n in _org_names(org))
+            or domains & {d.lower() for d in org.domains or []}
+        ]
+        org = matches[0] if matches else None
+        aliases = tuple(a for m in matches for a in (m.aliases or []))
+        domains |= {d.lower() for m in matches for d in (m.domains or [])}
         result.append(
-            CoordinatorInput(names.get("en"), names.get("ja"), names.get("reading"), org_id)
+            CoordinatorInput(
+                name_en=names.get("en"),
+                name_ja=names.get("ja"),
+                reading=names.get("reading"),
+                organisation_id=org.id if org else None,
+                domains=tuple(sorted(domains)),
+                aliases=aliases,
+            )
         )
+    # A row flagged coordinator in the contacts file is a coordinator even if unnamed above.
+    for org in organisations:
+        if org.is_coordinator and all(c.organisation_id != org.id for c in result):
+            result_extra = CoordinatorInput(
+                org.name_en, org.name_ja, org.reading, org.id,
+                tuple(d.lower() for d in org.domains or []), tuple(org.aliases or []),
+            )  # fmt: skip
+            # Recognised, not printed: the definition's list is the printed one.
+            result.append(result_extra)
     return result
+
+
+def _org_names(org: Organisation) -> list[str]:
+    return [n for n in (org.name_en, org.name_ja, *(org.aliases or [])) if n]
+
+
+def printed_coordinators(
+    campaign: Campaign, coordinators: Sequence[CoordinatorInput]
+) -> list[CoordinatorInput]:
+    """The coordinators the letter prints: those of the definition, in its order."""
+    return list(coordinators[: len(definition_value(campaign, "coordinators"))])
 
 
 def signature_inputs(session: Session, campaign: Campaign) -> list[SignatureInput]:
@@ -136,18 +178,33 @@ def signature_inputs(session: Session, campaign: Campaign) -> list[SignatureInpu
             # A late answer counts only once a person added it (decided_by "review:<who>").
             is_late=sig.is_late and not (sig.decided_by or "").startswith("review:"),
             is_coordinator=org.is_coordinator,
+            reading_source="lead" if org.reading_confirmed_by else org.reading_source,
+            listed_reading=sig.listed_reading,
+            domains=tuple(org.domains or ()),
+            from_domain=_domain(sig.from_addr),
+            aliases=tuple(org.aliases or ()),
         )
         for sig, org in rows
     ]
 
 
-def build_letters(session: Session, campaign: Campaign) -> dict[str, Letter]:
-    """The letter in every language of the campaign, from the consent records as they stand."""
+def build_signatories(session: Session, campaign: Campaign) -> SignatoryList:
+    """The campaign's one signatory list, from the consent records as they stand."""
+    coordinators = coordinator_inputs(session, campaign)
+    return signatory_list(coordinators, signature_inputs(session, campaign))
+
+
+def build_letters(
+    session: Session, campaign: Campaign, signatories: SignatoryList | None = None
+) -> dict[str, Letter]:
+    """The letter in every language of the campaign: views of one signatory list."""
     texts: Mapping[str, str] = definition_value(campaign, "letter_text")
     coordinators = coordinator_inputs(session, campaign)
-    signatures = signature_inputs(session, campaign)
+    if signatories is None:
+        signatories = signatory_list(coordinators, signature_inputs(session, campaign))
+    printed = printed_coordinators(campaign, coordinators)
     return {
-        lang: assemble_letter(lang, split_letter_text(texts[lang]).body, coordinators, signatures)
+        lang: letter_from_list(lang, split_letter_text(texts[lang]).body, printed, signatories)
         for lang in campaign.languages
         if lang in texts
     }
@@ -231,6 +288,7 @@ def letter_context(
         "count": letter.count,
         "signatory_count_text": count_text(letter.count, lang),
         "letter_digest": letter.digest(),
+        "list_hash": letter.list_hash,
         "campaign_slug": campaign.slug,
         "sender_name": localised(sender.get("name"), lang),
         "lead_email": sender.get("lead_email", ""),
@@ -254,21 +312,32 @@ def pdf_filename(campaign: Campaign, lang: str) -> str:
 
 
 def check_letter(session: Session, campaign: Campaign) -> list[Problem]:
-    """What would make the final letter wrong or undeliverable, for `campaign check`.
+    """What would make the final letter wrong or undeliverable, for `campaign check` and
+    the approval step.
 
-    0. every language has its letter text; 1. the ministry has an address that is not
-    suppressed; 2. each Japanese name can be placed in gojūon order (it has a reading);
-    3. no two organisations print the same name. (A letter file that opens with its own
-    date/addressee block is fine: the template prints those from the definition instead.)
+    0. every language has its letter text, and the files hold no template syntax, no
+       unsupported Markdown and no missing translation (file and line named);
+    1. the ministry has an address that is not suppressed;
+    2. the signatory list: names missing in a language, readings nobody confirmed (guessed,
+       or recomputed after a rename, with what may be wrong), two organisations printing
+       the same name;
+    3. every character of every printed name has a glyph in an installed font (an emoji
+       without one would print as an empty box).
+    (A letter file that opens with its own date/addressee block is fine: the template prints
+    those from the definition instead.)
     """
     where = campaign.source_path or campaign.slug
     problems: list[Problem] = []
     texts = (campaign.definition or {}).get("letter_text") or {}
+    files = (campaign.definition or {}).get("letter") or {}
     for lang in campaign.languages:  # 0
         if not (texts.get(lang) or "").strip():
             problems.append(
                 Problem(where, f"letter.{lang}", "no letter text; add the file and reload")
             )
+    for text_problem in check_letter_texts({k: v for k, v in texts.items() if v}):
+        name = files.get(text_problem.language) or f"letter.{text_problem.language}"
+        problems.append(Problem(f"{name}:{text_problem.line}", None, text_problem.message))
     recipient = ((campaign.definition or {}).get("ministry") or {}).get("recipient") or {}
     email = (recipient.get("email") or "").lower()
     if not email:  # 1
@@ -285,126 +354,23 @@ def check_letter(session: Session, campaign: Campaign) -> list[Problem]:
         )
     if not texts:
         return problems
-    letters = build_letters(session, campaign)
-    seen: set[str] = set()
-    for lang, letter in letters.items():  # 2, 3
-        for message in letter.problems:
-            if message not in seen:
-                seen.add(message)
-                problems.append(Problem(f"letter ({lang})", "signatories", message))
+    signatories = build_signatories(session, campaign)
+    for item in signatories.problems:  # 2
+        label = "must be fixed before approval" if item.blocking else "confirm"
+        problems.append(Problem("letter", f"signatories ({label})", item.message))
+    letters = build_letters(session, campaign, signatories)
+    for lang, letter in letters.items():  # 3
+        for name in (*letter.coordinators, *letter.names):
+            missing = missing_glyphs(name)
+            if missing:
+                shown = ", ".join(f"{c} (U+{ord(c):04X})" for c in missing)
+                problems.append(Problem(
+                    f"letter ({lang})", "fonts",
+                    f"{name}: no installed font can print {shown}; ask the organisation for "
+                    "the name without it, or install a font that has it",
+                ))  # fmt: skip
     return problems
 
 
 def signatory_names(letters: Mapping[str, Letter]) -> dict[str, Sequence[str]]:
     return {lang: letter.names for lang, letter in letters.items()}
-
-
-# ---------------------------------------------------------------------------------------------
-# Evidence: who agreed, when and how
-
-
-EVIDENCE_COLUMNS = (
-    "organisation_key",
-    "organisation_name_en",
-    "organisation_name_ja",
-    "listed_name_en",
-    "listed_name_ja",
-    "signature_state",
-    "on_letter",
-    "reply_message_id",
-    "from",
-    "received_at_local",
-    "received_at_utc",
-    "authentication_results",
-    "decided_by",
-    "letter_hash",
-    "letter_hash_matches_campaign",
-    "is_late",
-    "signed_at_utc",
-    "withdrawn_at_utc",
-    "inbound_message_id",
-    "raw_reply_file",
-)
-
-
-@dataclass(frozen=True)
-class EvidenceExport:
-    csv_path: str
-    rows: int
-    replies_written: int
-    missing_replies: int
-
-
-def _iso_local(value: datetime | None, tz: str) -> str:
-    return value.astimezone(ZoneInfo(tz)).isoformat(timespec="seconds") if value else ""
-
-
-def _iso_utc(value: datetime | None) -> str:
-    from datetime import UTC
-
-    return value.astimezone(UTC).isoformat(timespec="seconds") if value else ""
-
-
-def export_evidence(session: Session, campaign: Campaign, out_dir: Any) -> EvidenceExport:
-    """Write DIR/signatories.csv (one consent record per line) and DIR/replies/<id>.eml.
-
-    Every signature is listed, withdrawn and late ones included, with `on_letter` saying
-    whether the organisation is printed on the letter.
-    """
-    import csv
-    from pathlib import Path
-
-    from worker.models import InboundMessage
-
-    folder = Path(out_dir)
-    replies = folder / "replies"
-    replies.mkdir(parents=True, exist_ok=True)
-    letters = build_letters(session, campaign)
-    listed = {s.organisation_id for letter in letters.values() for s in letter.signatories}
-    rows = session.execute(
-        select(Signature, Organisation)
-        .join(Organisation, Organisation.id == Signature.organisation_id)
-        .where(Signature.campaign_id == campaign.id)
-        .order_by(Organisation.key)
-    ).all()
-    written = missing = 0
-    csv_path = folder / "signatories.csv"
-    with csv_path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(EVIDENCE_COLUMNS)
-        for sig, org in rows:
-            raw_file = ""
-            if sig.inbound_message_id is not None:
-                inbound = session.get(InboundMessage, sig.inbound_message_id)
-                if inbound is not None:
-                    name = f"{inbound.id}.eml"
-                    (replies / name).write_bytes(inbound.raw)
-                    raw_file = f"replies/{name}"
-                    written += 1
-                else:
-                    missing += 1
-            writer.writerow(
-                (
-                    org.key,
-                    org.name_en or "",
-                    org.name_ja or "",
-                    sig.listed_name_en or "",
-                    sig.listed_name_ja or "",
-                    sig.state,
-                    "yes" if org.id in listed else "no",
-                    sig.reply_message_id or "",
-                    sig.from_addr or "",
-                    _iso_local(sig.received_at, campaign.timezone),
-                    _iso_utc(sig.received_at),
-                    sig.auth_results or "",
-                    sig.decided_by,
-                    sig.letter_hash,
-                    "yes" if sig.letter_hash == campaign.letter_hash else "no",
-                    "yes" if sig.is_late else "no",
-                    _iso_utc(sig.signed_at),
-                    _iso_utc(sig.withdrawn_at),
-                    sig.inbound_message_id or "",
-                    raw_file,
-                )
-            )
-    return EvidenceExport(str(csv_path), len(rows), written, missing)

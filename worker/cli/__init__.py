@@ -19,6 +19,7 @@ _MODULES = [
     "worker.cli.sending",
     "worker.cli.review",
     "worker.cli.letter",
+    "worker.cli.evidence",
     "worker.cli.ops",
     "worker.cli.demo",
 ]

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from worker.actions import deliver
 from worker.actions.forecast import missed_mail_warning
-from worker.actions.letter import export_evidence, render_letter
+from worker.actions.letter import render_letter
 from worker.cli.apps import app, campaign_app, outbox_app
 from worker.cli.console import make_console
 from worker.core.states import CampaignState
@@ -151,25 +151,4 @@ def resolve(
     typer.echo(f"outbox message {outbox_id} {what} (campaign is {outcome.campaign_state}){extra}")
 
 
-@app.command("evidence")
-def evidence(
-    campaign: Annotated[str, typer.Argument(help="Campaign slug.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Folder to write into.")],
-) -> None:
-    """Write DIR/signatories.csv (the consent record of each signatory) and DIR/replies/*.eml."""
-    with session_scope() as session:
-        row = deliver.campaign_by_slug(session, campaign)
-        result = export_evidence(session, row, output)
-        session.rollback()
-    typer.echo(
-        f"wrote {result.csv_path}: {result.rows} signature records, "
-        f"{result.replies_written} raw replies in {output / 'replies'}"
-        + (
-            f" ({result.missing_replies} replies missing from the database)"
-            if result.missing_replies
-            else ""
-        )
-    )
-
-
-__all__ = ["approve", "evidence", "letter", "resolve"]
+__all__ = ["approve", "letter", "resolve"]

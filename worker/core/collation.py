@@ -35,7 +35,8 @@ LEGAL_FORMS: tuple[tuple[str, str], ...] = (
 _ABBREVIATIONS = frozenset({"特活", "特非", "認特", "一社", "公社", "一財", "公財", "社福"})
 
 _SEPARATORS = " \t\u3000・,、()（）[]［］「」【】"
-_ENGLISH_ARTICLES = ("the ", "a ", "an ")
+# Only "The" is set aside when filing: "A SEED Japan" is a name that starts with A.
+_ENGLISH_ARTICLES = ("the ",)
 # English renderings of the same legal forms (folded): "Specified Non-Profit Organization
 # Earth Tree" is listed under E, as 特定非営利活動法人アース・ツリー is under あ.
 ENGLISH_LEGAL_FORMS: tuple[str, ...] = (
@@ -127,19 +128,33 @@ def fold_latin(text: str) -> str:
     return stripped.casefold()
 
 
-def english_sort_key(name: str) -> tuple[str, str]:
-    """Alphabetical key ignoring case, diacritics, a leading "the", "a" or "an", and an
-    English legal form such as "Specified Non-Profit Organization".
+@lru_cache(maxsize=1)
+def _english_collator() -> icu.Collator:
+    """ICU root collation at primary strength: Ø files as O and Ł as L, case is ignored,
+    and a space (non-ignorable) sorts before every letter, which is word-by-word filing."""
+    collator = icu.Collator.createInstance(icu.Locale.getRoot())
+    collator.setStrength(icu.Collator.PRIMARY)
+    collator.setAttribute(
+        icu.UCollAttribute.ALTERNATE_HANDLING, icu.UCollAttributeValue.NON_IGNORABLE
+    )
+    return collator
 
-    The second element (the folded full name) only breaks ties, so the order is total.
-    """
-    folded = fold_latin(_nfkc(name))
-    folded = folded.lstrip(" \"'‘’“”")
-    full = folded
-    folded = _strip_english_prefixes(folded)
-    # Punctuation does not order names: "Women’s" sorts as "womens".
-    primary = "".join(c for c in folded if c.isalnum() or c == " ")
-    return primary, full
+
+def english_filing_text(name: str) -> str:
+    """The text an English name is filed under: NFKC, hyphens and dashes as spaces, a leading
+    "The" and an English legal form set aside, other punctuation dropped, spaces collapsed."""
+    folded = fold_latin(_nfkc(name)).lstrip(" \"'‘’“”")
+    text = re.sub(r"[-‐‑‒–—―/]", " ", _strip_english_prefixes(folded))
+    kept = "".join(c if (c.isalnum() or c == " ") else "" for c in text)
+    return " ".join(kept.split())
+
+
+def english_sort_key(name: str) -> tuple[bytes, bytes, str]:
+    """Alphabetical filing key (rules in docs: word by word, a leading "The" ignored, hyphens
+    as spaces, diacritics and case folded by ICU). The full name only breaks ties."""
+    collator = _english_collator()
+    filing = english_filing_text(name)
+    return collator.getSortKey(filing), collator.getSortKey(_nfkc(name)), name
 
 
 @lru_cache(maxsize=1)
@@ -169,3 +184,21 @@ def normalised_name(name: str) -> str:
     text = strip_legal_form(name)
     text = _strip_english_prefixes(fold_latin(text))
     return "".join(c for c in text if c.isalnum())
+
+
+_TRAILING_BRACKET = re.compile(r"\s*[(（\[［][^()（）\[\]［］]{1,40}[)）\]］]\s*$")
+_LEADING_BRACKET = re.compile(r"^\s*[(（\[［][^()（）\[\]［］]{1,40}[)）\]］]\s*")
+
+
+def name_variants(name: str) -> set[str]:
+    """The normalised forms under which `name` identifies an organisation: the whole name,
+    and the name without a bracketed acronym or note ("Human Rights Watch (HRW)" is also
+    "Human Rights Watch"; "(HRW)" alone is also "HRW")."""
+    variants = {normalised_name(name)}
+    for pattern in (_TRAILING_BRACKET, _LEADING_BRACKET):
+        inner = pattern.search(name)
+        if inner:
+            rest = pattern.sub("", name)
+            variants.add(normalised_name(rest))
+    variants.discard("")
+    return variants

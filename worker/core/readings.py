@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+import icu
+
+from worker.core.collation import strip_legal_form
 
 # How Latin capitals are read aloud in Japanese (YWCA -> わいだぶりゅーしーえー).
 _LETTERS = {
@@ -42,14 +47,59 @@ def _tagger() -> Any:
     return fugashi.Tagger()
 
 
+@lru_cache(maxsize=1)
+def _latin_to_katakana() -> Any:
+    return icu.Transliterator.createInstance("Latin-Katakana")
+
+
 def _token_reading(surface: str, kana: str | None) -> str:
     if kana and kana != "*":
         return kana
     if surface.isascii() and surface.isalpha():
-        return "".join(_LETTERS.get(c, "") for c in surface.upper())
+        if surface.isupper() and len(surface) <= 6:  # an acronym is spelled: BDS -> ビーディーエス
+            return "".join(_LETTERS.get(c, "") for c in surface)
+        return str(_latin_to_katakana().transliterate(surface.lower()))  # a guess, flagged
     if surface.isdigit() or is_kana(surface):
         return surface
-    return ""  # punctuation and symbols are not read
+    return ""  # punctuation and symbols are not read (unknown letters are flagged by read_name)
+
+
+@dataclass(frozen=True)
+class GuessedReading:
+    """The analyser's reading of a name and why a person should confirm it."""
+
+    reading: str
+    doubts: tuple[str, ...]
+
+
+def _is_letter(c: str) -> bool:
+    return unicodedata.category(c).startswith("L")
+
+
+def read_name(name: str) -> GuessedReading:
+    """Read `name` (Japanese or Latin script) the way it is filed in gojūon order, and say
+    what the reading may have got wrong. Legal forms, bracketed ones included, are not read.
+
+    A guessed reading is never silently final: 日本 (にほん or にっぽん), characters the
+    dictionary does not know (髙, 𠮷), a bracketed part and Latin words are each named.
+    """
+    text = strip_legal_form(unicodedata.normalize("NFKC", name))
+    doubts: list[str] = []
+    parts: list[str] = []
+    for word in _tagger()(text):
+        surface, kana = word.surface, word.feature.kana
+        reading = _token_reading(surface, kana)
+        if not reading and any(_is_letter(c) for c in surface):
+            doubts.append(f"{surface!r} could not be read (a character the dictionary lacks)")
+        elif surface.isascii() and surface.isalpha() and not (kana and kana != "*"):
+            doubts.append(f"{surface!r} is Latin script, read as {katakana_to_hiragana(reading)}")
+        parts.append(reading)
+    if "日本" in text:
+        doubts.append("日本 may be read にほん or にっぽん")
+    if re.search(r"[(（\[［【「]", text):
+        doubts.append("a bracketed part: is it read aloud?")
+    reading = katakana_to_hiragana("".join(parts)).replace("・", "").replace(" ", "")
+    return GuessedReading(reading, tuple(doubts))
 
 
 def reading_of(name_ja: str) -> str:
@@ -58,6 +108,4 @@ def reading_of(name_ja: str) -> str:
     Analyser readings can be wrong for proper nouns (日本 -> にっぽん where an NGO says にほん);
     a reading given in the contacts file always wins over this one.
     """
-    text = unicodedata.normalize("NFKC", name_ja)
-    parts = [_token_reading(w.surface, w.feature.kana) for w in _tagger()(text)]
-    return katakana_to_hiragana("".join(parts)).replace("・", "").replace(" ", "")
+    return read_name(name_ja).reading
