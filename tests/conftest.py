@@ -14,9 +14,12 @@ from sqlalchemy.orm import Session
 from worker import migrate
 from worker.db import reset_engines, session_factory
 from worker.settings import reset_settings
+from worker.tasks.publisher import install_celery_publisher
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
+# Actions publish tasks through a port; the test process publishes through Celery like the CLI.
+install_celery_publisher()
 PG_ADMIN_URL = os.environ.get(
     "OUTREACH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

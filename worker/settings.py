@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     metrics_port: int = 9808
     beat_stale_seconds: float = 120.0
+    # The web console (`outreach web`). public_url: how the world reaches it (https://...);
+    # when set, invitations and reminders carry an RFC 8058 one-click unsubscribe link.
+    public_url: str = ""
+    web_host: str = "127.0.0.1"
+    web_port: int = 8080
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.actions.publisher import get_publisher
 from worker.core.states import (
     INVITATION_TRANSITIONS,
     OUTBOX_TRANSITIONS,
@@ -290,14 +291,14 @@ def publish_after_commit(session: Session, outbox_ids: Iterable[int]) -> None:
 
 def publish(outbox_ids: Sequence[int], batch_size: int | None = None) -> None:
     """Enqueue "outbox.send" in batches. A lost publish is harmless: the scan re-drives rows."""
-    from worker.celery_app import app
     from worker.settings import get_settings
 
     size = batch_size or get_settings().outbox_batch_size
     ids = sorted(set(outbox_ids))
     try:
+        publisher = get_publisher()
         for start in range(0, len(ids), size):
-            app.send_task("outbox.send", args=[ids[start : start + size]])
+            publisher.send("outbox.send", [ids[start : start + size]])
     except Exception:  # the broker is down: the beat scan will find the rows again
         log.exception("could not publish outbox.send for %d rows; the scan will re-drive", len(ids))
 

@@ -17,6 +17,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from worker.actions.forecast import schedule_warning
+from worker.actions.publisher import get_publisher
 from worker.core.states import (
     CampaignState,
     InvitationState,
@@ -330,13 +331,7 @@ def broker_queue_depths(settings: Settings, folder: Path | None = None) -> dict[
 
 def ping_workers(timeout: float = 1.0) -> list[str]:
     """Names of the Celery workers that answer a control ping within `timeout` seconds."""
-    from worker.celery_app import app
-
-    replies = app.control.ping(timeout=timeout) or []
-    names: list[str] = []
-    for reply in replies:
-        names.extend(reply.keys())
-    return sorted(names)
+    return get_publisher().ping(timeout)
 
 
 def collect_status(

@@ -41,6 +41,9 @@ def _load_commands() -> None:
 
 
 def main() -> None:
+    from worker.tasks.publisher import install_celery_publisher
+
+    install_celery_publisher()  # actions publish through this port; Celery loads on first use
     _load_commands()
     try:
         result = app(standalone_mode=False)

@@ -14,6 +14,7 @@ from worker.mail.compose import compose
 from worker.mail.context import contact_context, definition_value, lead_context, localised
 from worker.mail.render import render_email
 from worker.models import Campaign, Invitation
+from worker.settings import get_settings
 
 # RFC 3834. Answers to an NGO's own message are "auto-replied"; reports to the lead are
 # "auto-generated". Invitations and reminders carry no Auto-Submitted: they ask a person for a
@@ -26,6 +27,14 @@ AUTO_SUBMITTED = {
     "bounce_report": "auto-generated",
 }
 _KEY = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+# Mail that asks an NGO to sign carries the one-click unsubscribe link (OUTREACH_PUBLIC_URL).
+ONE_CLICK_KINDS = frozenset({"invitation", "reminder"})
+UNSUBSCRIBE_PATH = "/unsubscribe/"  # + the invitation's token; served by `outreach web`
+
+
+def unsubscribe_url(public_url: str, token: str) -> str:
+    """The https address that unsubscribes one invitation's contact in one click."""
+    return public_url.rstrip("/") + UNSUBSCRIBE_PATH + token
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,12 @@ def prepare_contact_email(
         "Content-Language": lang,
         **_thread_headers(extra),
     }
+    public_url = get_settings().public_url
+    if kind in ONE_CLICK_KINDS and public_url.startswith("https://"):
+        # RFC 8058: the https link first (one-click, POST), the mailto variant as before.
+        url = unsubscribe_url(public_url, context["token"])
+        headers["List-Unsubscribe"] = f"<{url}>, <{context['unsubscribe_mailto']}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     if kind in AUTO_SUBMITTED:
         headers["Auto-Submitted"] = AUTO_SUBMITTED[kind]
         headers["X-Auto-Response-Suppress"] = "All"  # no out-of-office answers to a notice

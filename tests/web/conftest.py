@@ -1,0 +1,47 @@
+"""Fixtures for the web console: the app on this test's database, accounts, a logged-in client."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from worker.actions.users import add_user
+from worker.web.app import create_app
+
+LEAD = ("lead@hrn.example", "correct horse battery")
+VIEWER = ("viewer@hrn.example", "viewer password 123")
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = _CSRF.search(html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+@pytest.fixture
+def accounts(session: Session) -> None:
+    now = datetime.now(UTC)
+    add_user(session, LEAD[0], "lead", LEAD[1], now=now)
+    add_user(session, VIEWER[0], "viewer", VIEWER[1], now=now)
+    session.commit()
+
+
+@pytest.fixture
+def client(env: dict[str, str], accounts: None) -> Iterator[TestClient]:
+    with TestClient(create_app(), follow_redirects=False) as c:
+        yield c
+
+
+def login(client: TestClient, who: tuple[str, str]) -> str:
+    """Log in through the form as a browser would; returns a page's CSRF token."""
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"email": who[0], "password": who[1],
+                                           "csrf_token": token})  # fmt: skip
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/").text)

@@ -1,0 +1,139 @@
+"""The console's pages (GET): each reads one use case's view and renders one template."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from worker.actions import approval, mail_problems, overview, review_queue, threads
+from worker.core.states import InvitationState
+from worker.settings import get_settings
+from worker.web.deps import in_session, now, read_only
+from worker.web.security import LETTER_CSP, csrf_token, login_required
+from worker.web.templating import render
+
+
+def _slug(request: Request) -> str:
+    return str(request.path_params["slug"])
+
+
+@login_required
+async def campaigns(request: Request) -> Response:
+    """Every campaign with its state, deadline (its own timezone) and funnel counts."""
+    csrf_token(request)
+    rows = await read_only(overview.list_campaigns)
+    return render(request, "campaigns.html", {"campaigns": rows})
+
+
+@login_required
+async def dashboard(request: Request) -> Response:
+    csrf_token(request)
+    slug = _slug(request)
+    view = await read_only(lambda s: overview.dashboard(s, slug, now()))
+    return render(request, "dashboard.html", {"d": view, "slug": slug})
+
+
+@login_required
+async def dashboard_live(request: Request) -> Response:
+    """The live part of the dashboard, polled by HTMX every few seconds."""
+    slug = _slug(request)
+    view = await read_only(lambda s: overview.dashboard(s, slug, now()))
+    return render(request, "_live.html", {"d": view, "slug": slug})
+
+
+@login_required
+async def organisations(request: Request) -> Response:
+    csrf_token(request)
+    slug = _slug(request)
+    q = request.query_params
+    search, state, language = q.get("q", ""), q.get("state", ""), q.get("language", "")
+    rows = await read_only(
+        lambda s: threads.organisations(s, slug, search=search, state=state, language=language)
+    )
+    return render(request, "organisations.html", {
+        "slug": slug, "rows": rows, "q": search, "state": state, "language": language,
+        "states": [s.value for s in InvitationState],
+    })  # fmt: skip
+
+
+@login_required
+async def thread(request: Request) -> Response:
+    csrf_token(request)
+    slug = _slug(request)
+    org_id = int(request.path_params["org_id"])
+    view = await read_only(lambda s: threads.thread(s, slug, org_id))
+    timezone = await read_only(lambda s: overview.campaign_or_404(s, slug).timezone)
+    return render(request, "thread.html", {"slug": slug, "t_": view, "tz": timezone})
+
+
+@login_required
+async def review_next(request: Request) -> Response:
+    """The oldest open item, or a page saying nothing waits."""
+    csrf_token(request)
+    slug = _slug(request)
+    after = request.query_params.get("after")
+    item_id = await read_only(
+        lambda s: review_queue.next_item_id(s, slug, int(after) if after else None)
+    )
+    if item_id is None:
+        return render(request, "review_empty.html", {"slug": slug})
+    return RedirectResponse(f"/c/{slug}/review/{item_id}", 303)
+
+
+@login_required
+async def review_item(request: Request) -> Response:
+    csrf_token(request)
+    slug = _slug(request)
+    item_id = int(request.path_params["item_id"])
+    screen = await read_only(lambda s: review_queue.review_screen(s, slug, item_id))
+    timezone = await read_only(lambda s: overview.campaign_or_404(s, slug).timezone)
+    return render(request, "review.html", {"slug": slug, "r": screen, "tz": timezone,
+                                           "done": request.query_params.get("done", "")})
+
+
+@login_required
+async def letter(request: Request) -> Response:
+    """Both languages side by side, count and list hash, and what approval sends to whom."""
+    csrf_token(request)
+    slug = _slug(request)
+    # Committed: a held letter is brought up to date with late signatures before it is shown.
+    page = await in_session(lambda s: approval.letter_page(s, slug, now=now()))
+    return render(request, "letter.html", {"slug": slug, "p": page})
+
+
+@login_required
+async def letter_pdf(request: Request) -> Response:
+    slug, lang = _slug(request), str(request.path_params["lang"])
+    data = await read_only(lambda s: approval.letter_file(s, slug, lang, "pdf", now=now()))
+    return Response(data, media_type="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="{slug}-letter-{lang}.pdf"'})
+
+
+@login_required
+async def letter_html(request: Request) -> Response:
+    """The letter as it will be printed, framed by the letter page (sandboxed, no script)."""
+    slug, lang = _slug(request), str(request.path_params["lang"])
+    data = await read_only(lambda s: approval.letter_file(s, slug, lang, "html", now=now()))
+    return Response(data, media_type="text/html; charset=utf-8",
+                    headers={"Content-Security-Policy": LETTER_CSP})
+
+
+@login_required
+async def outbox(request: Request) -> Response:
+    csrf_token(request)
+    slug = _slug(request)
+    rows = await read_only(lambda s: mail_problems.mail_problems(s, slug))
+    timezone = await read_only(lambda s: overview.campaign_or_404(s, slug).timezone)
+    return render(request, "outbox.html", {"slug": slug, "rows": rows, "tz": timezone})
+
+
+@login_required
+async def evidence(request: Request) -> Response:
+    slug = _slug(request)
+    keys_dir = get_settings().data_dir / "keys"
+    # Committed: the first export creates the campaign's signing key.
+    data = await in_session(
+        lambda s: mail_problems.evidence_zip(s, slug, keys_dir=keys_dir, now=now())
+    )
+    return Response(data, media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{slug}-evidence.zip"'})
