@@ -64,3 +64,14 @@ def test_numbers_stay_numbers_in_exports() -> None:
 def test_text_without_controls_passes(text: str) -> None:
     if "\u2028" not in text and "\u2029" not in text:
         assert control_problem(text) is None
+
+
+def test_control_character_in_a_campaign_file_field_is_refused_with_its_field() -> None:
+    from pydantic import ValidationError
+
+    from worker.core.definition import LocalisedName
+
+    with pytest.raises(ValidationError) as caught:
+        LocalisedName(en="Human Rights\x0cNow")
+    error = caught.value.errors()[0]
+    assert error["loc"] == ("en",) and "form feed (U+000C)" in error["msg"]

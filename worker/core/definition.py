@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from worker.core.durations import parse_duration
+from worker.core.untrusted import control_problem
 
 Language = Literal["en", "ja"]
 # "12 hours", "1 week", "PT12H", "12:00": see worker/core/durations.py for every accepted form.
@@ -31,6 +32,9 @@ def _single_line(value: str) -> str:
     """Names end up in mail headers: a CR or LF there is header injection."""
     if "\r" in value or "\n" in value:
         raise ValueError("must be a single line (contains a line break)")
+    why = control_problem(value.strip(" \t"))
+    if why is not None:
+        raise ValueError(why)
     return value.strip()
 
 
@@ -154,6 +158,9 @@ class CampaignDefinition(Strict):
     sender: Sender
     schedule: Schedule
     requires_approval: bool = True
+    # An unsigned reply (no DKIM by the sender's domain) from the right address and token:
+    # "accept" acts on it and marks the evidence "unauthenticated"; "review" asks a person.
+    unauthenticated_replies: Literal["accept", "review"] = "accept"
     max_reminders: int = Field(default=2, ge=0, le=10)
 
     @field_validator("slug")
