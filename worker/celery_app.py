@@ -10,6 +10,7 @@ from kombu import Queue
 
 from worker.logs import install_celery_logging
 from worker.settings import get_settings
+from worker.tasks.publisher import install_celery_publisher
 
 QUEUES = ("sending", "intake", "scheduling", "delivery")
 # Task names are stable strings ("outbox.send"); the prefix decides the queue, but the fan-out
@@ -89,6 +90,7 @@ def make_app() -> Celery:
 
 app = make_app()
 install_celery_logging()
+install_celery_publisher()  # actions publish through the port (worker.actions.publisher)
 
 
 @worker_process_init.connect
