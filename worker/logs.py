@@ -10,10 +10,13 @@ the same renderer, so a worker's output stays one parseable line per event.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import unquote, urlsplit
 
 import structlog
 from structlog.typing import Processor
@@ -50,7 +53,12 @@ def configure_logging(
     if as_json:
         renderer = structlog.processors.JSONRenderer(ensure_ascii=False, sort_keys=False)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=False)
+        # Plain tracebacks: rich's default shows every frame's local variables, which hold
+        # passwords, the HMAC key and whole emails.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), sort_keys=False, exception_formatter=structlog.dev.plain_traceback
+        )
+    redact = Redactor(known_secrets(settings))
 
     structlog.configure(
         processors=[
@@ -66,8 +74,10 @@ def configure_logging(
         foreign_pre_chain=_shared_processors(),
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            # Exceptions become one field (JSON) or a trailing block (console), never loose lines.
-            structlog.processors.format_exc_info if as_json else _identity,
+            # Exceptions become one field, never loose lines, and pass the redactor like the
+            # rest of the event: no secret reaches a log line or a traceback in any mode.
+            structlog.processors.format_exc_info,
+            redact,
             renderer,
         ],
     )
@@ -83,8 +93,61 @@ def configure_logging(
     _CONFIGURED.update(json=as_json, level=level_name)
 
 
-def _identity(_logger: Any, _name: str, event: Any) -> Any:
-    return event
+_URL_PASSWORD = re.compile(r"(?<=://)([^:/@\s]*):([^@\s]+)@")
+_PASSWORD_FIELD = re.compile(
+    r"(?i)\b(password|passwd|secret_key|secret|api_key|token_key)(\s*[=:]\s*)([^\s,;'\"]+)"
+)
+REDACTED = "***"
+
+
+def known_secrets(settings: Any) -> list[str]:
+    """Every configured secret value: key, SMTP/IMAP passwords, passwords inside URLs."""
+    found: list[str] = []
+    key = settings.secret_key.get_secret_value()
+    if key:
+        found.append(key)
+    key_file = Path(settings.data_dir) / "secret_key"
+    try:
+        if key_file.is_file():
+            found.append(key_file.read_text().strip())
+    except OSError:
+        pass
+    for url in (settings.database_url, settings.broker_url, settings.redis_url,
+                settings.smtp_url, settings.imap_url):
+        parts = urlsplit(url or "")
+        if parts.password:
+            found.extend({parts.password, unquote(parts.password)})
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+class Redactor:
+    """A structlog processor: secrets (known values, URL passwords, password=...) become ***."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = secrets
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        text = _URL_PASSWORD.sub(rf"\1:{REDACTED}@", text)
+        return _PASSWORD_FIELD.sub(rf"\1\2{REDACTED}", text)
+
+    def _clean(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.scrub(value)
+        if isinstance(value, bytes):
+            return self.scrub(value.decode("utf-8", "replace"))
+        if isinstance(value, dict):
+            return {k: self._clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._clean(v) for v in value]
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        return self.scrub(str(value))
+
+    def __call__(self, _logger: Any, _name: str, event: Any) -> Any:
+        return {k: self._clean(v) for k, v in event.items()}
 
 
 def is_configured() -> bool:
