@@ -161,7 +161,7 @@ BAD_ROWS = (
 EXPECTED_PROBLEMS = [
     ("row 2", "email", "not a valid address"),
     ("row 4", "email", "duplicate address info@beta.example: already on row 3"),
-    ("row 5", "name_en", "same name as org_id 'b' on row 3"),
+    ("row 5", "name_en", "the same organisation as org_id 'b' on row 3 (same name"),
     ("row 6", "language", "unknown language 'fr'"),
     ("row 7", "name_en", "no name"),
     ("row 8", "name_ja", "needs its Japanese name"),

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.core.contacts_csv import EncodingProblem, OrgRecord, decode_csv, parse_contacts
+from worker.core.identity import Identity, first_match, same_organisation
 from worker.core.readings import reading_of
 from worker.core.states import CampaignState, InvitationState
 from worker.core.tokens import make_token
@@ -39,6 +40,7 @@ class ImportSummary:
     invitations_created: int = 0
     kept_not_in_file: list[str] = field(default_factory=list)  # "org_id <email>"
     readings_from_analyser: int = 0
+    coordinators_recognised: list[str] = field(default_factory=list)  # "org_id: why"
 
 
 def import_contacts(
@@ -109,6 +111,7 @@ def import_contacts(
             select(Invitation.organisation_id).where(Invitation.campaign_id == campaign.id)
         )
     )
+    _check_identities(path, campaign, parsed.organisations, existing_orgs, summary)
     may_invite = CampaignState(campaign.state) in _INVITING_STATES
     in_file: set[str] = set()
     conflicts: list[Problem] = []
@@ -143,14 +146,28 @@ def import_contacts(
                 session.flush()
                 existing_contacts[row.email] = contact
                 summary.contacts["created"] += 1
-                _audit(session, actor, "contact", contact.id, campaign.id, "contact.created",
-                       {"email": row.email, "org_id": record.org_id})
+                _audit(
+                    session,
+                    actor,
+                    "contact",
+                    contact.id,
+                    campaign.id,
+                    "contact.created",
+                    {"email": row.email, "org_id": record.org_id},
+                )
             else:
                 changed = _assign(contact, wanted)
                 if changed:
                     summary.contacts["updated"] += 1
-                    _audit(session, actor, "contact", contact.id, campaign.id, "contact.updated",
-                           {"email": row.email, "changed": changed})
+                    _audit(
+                        session,
+                        actor,
+                        "contact",
+                        contact.id,
+                        campaign.id,
+                        "contact.updated",
+                        {"email": row.email, "changed": changed},
+                    )
                 else:
                     summary.contacts["unchanged"] += 1
         # 4. One invitation per organisation, to its primary address, while invitations can go.
@@ -169,14 +186,25 @@ def import_contacts(
                 session.flush()
                 invited_orgs.add(org.id)
                 summary.invitations_created += 1
-                _audit(session, actor, "invitation", invitation.id, campaign.id,
-                       "invitation.created", {"email": primary.email}, to_state="pending")
+                _audit(
+                    session,
+                    actor,
+                    "invitation",
+                    invitation.id,
+                    campaign.id,
+                    "invitation.created",
+                    {"email": primary.email},
+                    to_state="pending",
+                )
         if progress is not None:
             progress(done, total)
 
     if conflicts:
-        raise UserError(f"{path}: {len(conflicts)} address(es) conflict with the database; "
-                        "nothing was imported", conflicts)
+        raise UserError(
+            f"{path}: {len(conflicts)} address(es) conflict with the database; "
+            "nothing was imported",
+            conflicts,
+        )
 
     # 5. Addresses the file no longer lists are kept (they may carry replies and signatures).
     keys = {o.id: o.key for o in existing_orgs.values()}
@@ -211,6 +239,7 @@ def _upsert_organisation(
         "timezone": record.timezone,
         "domains": record.domains,
         "is_coordinator": record.is_coordinator,
+        "aliases": record.aliases,
     }
     org = existing.get(record.org_id)
     if org is None:
@@ -219,17 +248,84 @@ def _upsert_organisation(
         session.flush()
         existing[record.org_id] = org
         summary.organisations["created"] += 1
-        _audit(session, actor, "organisation", org.id, campaign.id, "organisation.created",
-               {"org_id": record.org_id})
+        _audit(
+            session,
+            actor,
+            "organisation",
+            org.id,
+            campaign.id,
+            "organisation.created",
+            {"org_id": record.org_id},
+        )
         return org
     changed = _assign(org, wanted)
     if changed:
         summary.organisations["updated"] += 1
-        _audit(session, actor, "organisation", org.id, campaign.id, "organisation.updated",
-               {"org_id": record.org_id, "changed": changed})
+        _audit(
+            session,
+            actor,
+            "organisation",
+            org.id,
+            campaign.id,
+            "organisation.updated",
+            {"org_id": record.org_id, "changed": changed},
+        )
     else:
         summary.organisations["unchanged"] += 1
     return org
+
+
+def _check_identities(
+    path: Path,
+    campaign: Campaign,
+    records: list[OrgRecord],
+    existing: dict[str, Organisation],
+    summary: ImportSummary,
+) -> None:
+    """One organisation, one row: refuse a new org_id that is an organisation already in the
+    campaign (a name variant, alias or own mail domain in common), naming both; mark the
+    organisations that are coordinators of the definition as coordinators (never invited,
+    never listed among the signatories)."""
+    known = [
+        Identity(o.key, (o.name_en or "", o.name_ja or "", *(o.aliases or [])),
+                 tuple(o.domains or []), "the database")
+        for o in existing.values()
+    ]  # fmt: skip
+    coordinators = [
+        Identity(
+            f"coordinator {(c.get('name') or {}).get('en') or (c.get('name') or {}).get('ja')}",
+            ((c.get("name") or {}).get("en") or "", (c.get("name") or {}).get("ja") or ""),
+            (str(c.get("email") or "").rpartition("@")[2],),
+        )
+        for c in (campaign.definition or {}).get("coordinators") or []
+    ]
+    duplicates: list[Problem] = []
+    for record in records:
+        identity = Identity(record.org_id, (record.name_en or "", record.name_ja or "",
+                                            *record.aliases), tuple(record.domains))  # fmt: skip
+        if record.org_id not in existing:
+            match = first_match(identity, known)
+            if match:
+                other, why = match
+                duplicates.append(Problem(
+                    f"{path} row {record.first_row}", "org_id",
+                    f"{record.org_id!r} is organisation {other.key!r} already imported ({why}); "
+                    f"use org_id {other.key!r} on this row to add its address, or give the "
+                    "two organisations names and domains that tell them apart",
+                ))  # fmt: skip
+        for coordinator in coordinators:
+            reason = same_organisation(identity, coordinator)
+            if reason and not record.is_coordinator:
+                record.is_coordinator = True
+                summary.coordinators_recognised.append(
+                    f"{record.org_id}: {coordinator.key}, {reason}"
+                )
+    if duplicates:
+        raise UserError(
+            f"{path}: {len(duplicates)} organisation(s) of the file are already in campaign "
+            f"{campaign.slug} under another org_id; nothing was imported",
+            duplicates,
+        )
 
 
 def _assign(row: Any, wanted: dict[str, Any]) -> list[str]:
@@ -252,5 +348,13 @@ def _audit(
     detail: dict[str, Any],
     to_state: str | None = None,
 ) -> None:
-    audit.record(session, actor=actor, entity=entity, entity_id=entity_id,
-                 campaign_id=campaign_id, action=action, to_state=to_state, detail=detail)
+    audit.record(
+        session,
+        actor=actor,
+        entity=entity,
+        entity_id=entity_id,
+        campaign_id=campaign_id,
+        action=action,
+        to_state=to_state,
+        detail=detail,
+    )

@@ -65,6 +65,8 @@ def import_(
                   "(check them with `outreach contacts list`; a reading column overrides)")
     for kept in summary.kept_not_in_file:
         out.print(f"not in file, kept: {kept}")
+    for recognised in summary.coordinators_recognised:
+        out.print(f"coordinator (never invited, never listed as a signatory): {recognised}")
 
 
 @contacts_app.command("list")

@@ -9,12 +9,12 @@ from __future__ import annotations
 import csv
 import io
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from email_validator import EmailNotValidError, validate_email
 
+from worker.core.identity import Identity, first_match
 from worker.core.readings import is_kana, katakana_to_hiragana
 from worker.core.untrusted import control_problem
 
@@ -29,12 +29,13 @@ COLUMNS = (
     "domains",
     "timezone",
     "coordinator",
+    "aliases",
 )
 REQUIRED_COLUMNS = ("org_id", "language", "email")
 LANGUAGES = ("en", "ja")
 # Fields that describe the organisation (taken from its first row) rather than one address.
 ORG_FIELDS = ("org_id", "name_en", "name_ja", "reading", "language", "domains", "timezone",
-              "coordinator")  # fmt: skip
+              "coordinator", "aliases")  # fmt: skip
 _YES = {"yes", "y", "true", "1", "はい"}
 _NO = {"no", "n", "false", "0", "いいえ", ""}
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
@@ -78,6 +79,7 @@ class OrgRecord:
     timezone: str | None
     is_coordinator: bool
     contacts: list[ContactRow] = field(default_factory=list)  # file order; [0] is the primary
+    aliases: list[str] = field(default_factory=list)  # other names it is known by ("HRW")
 
 
 @dataclass
@@ -120,10 +122,6 @@ def decode_csv(data: bytes) -> Decoded:
     )
 
 
-def _name_key(value: str) -> str:
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", value)).casefold()
-
-
 def parse_contacts(text: str) -> ParsedContacts:
     """Check every row and group good rows into organisations; report every problem found."""
     reader = csv.reader(io.StringIO(text, newline=""))
@@ -153,7 +151,7 @@ def parse_contacts(text: str) -> ParsedContacts:
     first_rows: dict[str, int] = {}
     first_values: dict[str, dict[str, str]] = {}
     emails: dict[str, int] = {}
-    names: dict[tuple[str, str], tuple[str, int]] = {}
+    identities: list[Identity] = []
     bad_rows: set[int] = set()
     total = 0
 
@@ -227,16 +225,6 @@ def parse_contacts(text: str) -> ParsedContacts:
                 problem("name_en", "no name: give name_en or name_ja (or both)")
             if language == "ja" and not name_ja and "name_ja" not in broken:
                 problem("name_ja", "a Japanese-language organisation needs its Japanese name")
-            for column, value in (("name_en", name_en), ("name_ja", name_ja)):
-                if not value:
-                    continue
-                key = (column, _name_key(value))
-                if key in names and names[key][0] != org_id:
-                    other, other_row = names[key]
-                    problem(column, f"same name as org_id {other!r} on row {other_row}: one "
-                                    "organisation needs one org_id for all its addresses")
-                else:
-                    names.setdefault(key, (org_id, row))
             reading = values.get("reading", "")
             if reading and not is_kana(reading):
                 problem("reading", f"{reading!r} is not kana; write the reading in hiragana")
@@ -257,6 +245,19 @@ def parse_contacts(text: str) -> ParsedContacts:
                 if not _DOMAIN.match(domain):
                     problem("domains", f"{domain!r} is not a mail domain (e.g. ngo-jvc.org); "
                                        "separate several with ';'")
+            aliases = [a.strip() for a in values.get("aliases", "").split(";") if a.strip()]
+            # One organisation, one org_id: a name variant, alias or own domain in common
+            # with an earlier organisation is the same organisation imported twice.
+            identity = Identity(org_id, (name_en, name_ja, *aliases),
+                                tuple(d for d in domains if d), f"row {row}")
+            match = first_match(identity, identities)
+            if match:
+                other, why = match
+                problem("domains" if "domain" in why else "name_en",
+                        f"the same organisation as org_id {other.key!r} on {other.where} "
+                        f"({why}): give one org_id to all its addresses (rows with the same "
+                        "org_id), or, if they are different organisations, tell them apart")
+            identities.append(identity)
             org_fields_bad = any(p.field in ORG_FIELDS for p in found)
             if org_fields_bad:
                 bad_orgs.add(org_id)
@@ -272,6 +273,7 @@ def parse_contacts(text: str) -> ParsedContacts:
                     domains=sorted({d for d in domains if d}),
                     timezone=tz or None,
                     is_coordinator=coordinator in _YES,
+                    aliases=aliases,
                 )
         elif org_id:
             first = first_values[org_id]
