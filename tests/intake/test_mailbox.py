@@ -106,7 +106,11 @@ def test_invitation_sent_by_smtp_answered_in_mailbox_is_signed_with_acknowledgem
     _append(dovecot, answer)
     # 3. The poller picks it up; processing signs and queues the acknowledgement.
     result = poll_mailbox(
-        _target(dovecot), sessions, on_stored=_processor(sessions, world), clock=lambda: NOW
+        _target(dovecot),
+        sessions,
+        store=ingest,
+        on_stored=_processor(sessions, world),
+        clock=lambda: NOW,
     )
     assert len(result.stored) == 1
     world.session.rollback()
@@ -131,11 +135,15 @@ def test_same_message_in_the_mailbox_twice_is_stored_once(
     )
     _append(dovecot, raw, raw)
     result = poll_mailbox(
-        _target(dovecot), sessions, on_stored=_processor(sessions, world), clock=lambda: NOW
+        _target(dovecot),
+        sessions,
+        store=ingest,
+        on_stored=_processor(sessions, world),
+        clock=lambda: NOW,
     )
     assert (result.seen, len(result.stored), result.duplicates) == (2, 1, 1)
     # a second pass reads nothing again
-    again = poll_mailbox(_target(dovecot), sessions)
+    again = poll_mailbox(_target(dovecot), sessions, store=ingest)
     assert (again.seen, again.stored) == (0, [])
     world.session.rollback()
     assert len(world.session.scalars(select(Signature)).all()) == 1
@@ -153,7 +161,9 @@ def test_two_polls_at_once_store_each_message_once_and_neither_fails(
         *(reply_to(world.sent(a).raw or b"", f"Yes, we sign! ({a})", sender=a) for a in senders),
     )
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda _: poll_mailbox(_target(dovecot), sessions), range(2)))
+        results = list(
+            pool.map(lambda _: poll_mailbox(_target(dovecot), sessions, store=ingest), range(2))
+        )
     assert sum(len(r.stored) for r in results) == 2
     world.session.rollback()
     assert len(world.session.scalars(select(InboundMessage)).all()) == 2
@@ -187,7 +197,7 @@ def test_poller_crashing_mid_batch_loses_and_repeats_nothing(
     cursor = world.session.get(MailboxCursor, mailbox_key(_target(dovecot)))
     assert cursor is not None and cursor.last_uid == 2
     # restarted: continues after the last committed message
-    result = poll_mailbox(_target(dovecot), sessions)
+    result = poll_mailbox(_target(dovecot), sessions, store=ingest)
     assert result.seen == 3 and result.duplicates == 0
     world.session.rollback()
     uids = [
@@ -207,7 +217,11 @@ def test_unparseable_message_goes_to_review_and_the_poller_goes_on(
     )
     _append(dovecot, garbage, good)
     result = poll_mailbox(
-        _target(dovecot), sessions, on_stored=_processor(sessions, world), clock=lambda: NOW
+        _target(dovecot),
+        sessions,
+        store=ingest,
+        on_stored=_processor(sessions, world),
+        clock=lambda: NOW,
     )
     assert len(result.stored) == 2
     world.session.rollback()
@@ -229,14 +243,14 @@ def test_uidvalidity_change_rereads_the_folder_without_double_counting(
         client.login(dovecot.user, dovecot.password)
         client.create_folder("Replies")
     _append(dovecot, notes[0], notes[1], folder="Replies")
-    first = poll_mailbox(_target(dovecot, "Replies"), sessions)
+    first = poll_mailbox(_target(dovecot, "Replies"), sessions, store=ingest)
     assert len(first.stored) == 2
     with IMAPClient("127.0.0.1", port=dovecot.port, ssl=False) as client:
         client.login(dovecot.user, dovecot.password)
         client.delete_folder("Replies")
         client.create_folder("Replies")
     _append(dovecot, notes[1], notes[2], folder="Replies")
-    second = poll_mailbox(_target(dovecot, "Replies"), sessions)
+    second = poll_mailbox(_target(dovecot, "Replies"), sessions, store=ingest)
     assert second.uidvalidity_changed and second.uidvalidity != first.uidvalidity
     assert (second.seen, len(second.stored), second.duplicates) == (2, 1, 1)
 
@@ -284,7 +298,12 @@ def test_lmtp_delivery_ends_like_imap_and_answers_each_recipient(
     raw = reply_to(green.raw or b"", "Yes, we sign!", sender="info@green.example")
     port = free_port()
     controller = start_listener(
-        sessions, "127.0.0.1", port, on_stored=_processor(sessions, world), clock=lambda: NOW
+        sessions,
+        "127.0.0.1",
+        port,
+        store=ingest,
+        on_stored=_processor(sessions, world),
+        clock=lambda: NOW,
     )
     try:
         rcpts = [f"signon+{token_address}@hrn.example", "signon@hrn.example"]

@@ -30,6 +30,7 @@ intake_app = typer.Typer(
 )
 app.add_typer(intake_app, name="intake")
 
+
 def _local(at: datetime | None, tz: str) -> str:
     return at.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M %Z") if at else "-"
 
@@ -196,7 +197,7 @@ def intake_poll(
         raise UserError(
             "no mailbox configured: set OUTREACH_IMAP_URL=imap://user:pass@host:port/INBOX"
         )
-    result = poll_mailbox(target, session_factory(), on_stored=_after_store(inline))
+    result = poll_mailbox(target, session_factory(), store=ingest, on_stored=_after_store(inline))
     typer.echo(
         f"{result.mailbox}: {result.seen} read, {len(result.stored)} new, "
         f"{result.duplicates} duplicate, last UID {result.last_uid}"
@@ -255,7 +256,9 @@ def run_lmtp(host: str | None, port: int | None, inline: bool) -> None:
     settings = get_settings()
     host = host or settings.lmtp_host
     port = port or settings.lmtp_port
-    controller = start_listener(session_factory(), host, port, on_stored=_after_store(inline))
+    controller = start_listener(
+        session_factory(), host, port, store=ingest, on_stored=_after_store(inline)
+    )
     typer.echo(f"LMTP listening on {host}:{port}; Ctrl-C stops", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

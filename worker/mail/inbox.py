@@ -1,4 +1,8 @@
-"""The IMAP poller: read new messages once each, in UID order, and store them before moving on."""
+"""The IMAP poller: read new messages once each, in UID order, and store them before moving on.
+
+The use case that stores a message (`worker.actions.ingest.ingest`) is passed in as `store`:
+the mail adapters never import actions.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,7 @@ from imapclient import IMAPClient
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.actions import audit
-from worker.actions.ingest import ingest
-from worker.models import MailboxCursor
+from worker.models import AuditLog, MailboxCursor
 from worker.settings import ImapTarget
 
 log = structlog.get_logger(__name__)
@@ -23,6 +25,8 @@ FETCH_BATCH = 25  # messages fetched per IMAP round trip; each is still stored o
 
 
 class Ingest(Protocol):
+    """Store one raw message in the caller's transaction; its new id, or None if known."""
+
     def __call__(
         self,
         session: Session,
@@ -64,8 +68,8 @@ def poll_mailbox(
     target: ImapTarget,
     sessions: sessionmaker[Session],
     *,
+    store: Ingest,
     on_stored: Callable[[list[int]], None] | None = None,
-    store: Ingest = ingest,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     limit: int | None = None,
 ) -> PollResult:
@@ -129,18 +133,19 @@ def _load_cursor(
             )
             return 0
         if cursor.uidvalidity != uidvalidity:
-            audit.record(
-                session,
-                actor="intake:imap",
-                entity="mailbox_cursor",
-                entity_id=None,
-                action="uidvalidity-changed",
-                detail={
-                    "mailbox": key,
-                    "old": cursor.uidvalidity,
-                    "new": uidvalidity,
-                    "old_last_uid": cursor.last_uid,
-                },
+            session.add(
+                AuditLog(
+                    actor="intake:imap",
+                    entity="mailbox_cursor",
+                    entity_id=None,
+                    action="uidvalidity-changed",
+                    detail={
+                        "mailbox": key,
+                        "old": cursor.uidvalidity,
+                        "new": uidvalidity,
+                        "old_last_uid": cursor.last_uid,
+                    },
+                )
             )
             log.warning(
                 "imap.uidvalidity_changed", mailbox=key, old=cursor.uidvalidity, new=uidvalidity

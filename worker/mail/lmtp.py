@@ -1,4 +1,7 @@
-"""The LMTP listener: an MTA delivers straight to us; we store the raw message, then enqueue it."""
+"""The LMTP listener: an MTA delivers straight to us; we store the raw message, then enqueue it.
+
+The use case that stores a message is passed in as `store` (mail never imports actions).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from sqlalchemy.orm import Session, sessionmaker
 
-from worker.actions.ingest import ingest
+from worker.mail.inbox import Ingest
 
 log = structlog.get_logger(__name__)
 
@@ -34,10 +37,12 @@ class IntakeHandler:
     def __init__(
         self,
         sessions: sessionmaker[Session],
+        store: Ingest,
         on_stored: Callable[[list[int]], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.sessions = sessions
+        self.store = store
         self.on_stored = on_stored
         self.clock = clock
 
@@ -69,7 +74,7 @@ class IntakeHandler:
 
     def _store(self, raw: bytes) -> int | None:
         with self.sessions.begin() as session:
-            return ingest(session, raw, source="lmtp", now=self.clock())
+            return self.store(session, raw, source="lmtp", now=self.clock())
 
 
 class LMTPController(Controller):
@@ -89,11 +94,14 @@ def start_listener(
     sessions: sessionmaker[Session],
     host: str,
     port: int,
+    *,
+    store: Ingest,
     on_stored: Callable[[list[int]], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> LMTPController:
     """Start listening (in a background thread); call `.stop()` to end it."""
-    controller = LMTPController(IntakeHandler(sessions, on_stored, clock), hostname=host, port=port)
+    handler = IntakeHandler(sessions, store, on_stored, clock)
+    controller = LMTPController(handler, hostname=host, port=port)
     controller.start()
     log.info("lmtp.listening", host=host, port=port)
     return controller

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy import select
 
+from worker.actions.ingest import ingest
 from worker.actions.outbox import publish_after_commit
 from worker.actions.process_reply import Outcome, process_reply
 from worker.actions.review import open_review
@@ -100,7 +101,7 @@ def poll_once() -> PollResult | None:
     target = get_settings().imap_target()
     if target is None:
         return None
-    return poll_mailbox(target, session_factory(), on_stored=enqueue)
+    return poll_mailbox(target, session_factory(), store=ingest, on_stored=enqueue)
 
 
 @app.task(
