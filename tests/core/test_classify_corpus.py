@@ -6,7 +6,7 @@ import pytest
 
 from worker.core.classify import classify
 
-from .conftest import OWN_REPLIES, Case, load_cases, require_shared, sent_texts, shared_cases
+from .conftest import Case, own_cases, require_shared, sent_texts, shared_cases
 
 SENT = sent_texts()
 
@@ -18,10 +18,14 @@ def _check(case: Case) -> None:
     assert got == (want["intent"], want["name"], want["bounced_recipient"]), result.reasons
     if want["intent"] == "bounce":
         assert result.transient is bool(want.get("transient", False))
+    if want.get("removal"):
+        assert result.removal == want["removal"], result.reasons
+    if want.get("name_sure") is not None:
+        assert result.name_sure is want["name_sure"], result.reasons
     assert all(": " in reason for reason in result.reasons)
 
 
-@pytest.mark.parametrize("case", load_cases(OWN_REPLIES), ids=lambda c: c.id)
+@pytest.mark.parametrize("case", own_cases(), ids=lambda c: c.id)
 def test_own_fixture_is_classified_as_labelled(case: Case) -> None:
     _check(case)
 
@@ -33,8 +37,14 @@ def test_shared_reply_is_classified_as_labelled(case: Case | None) -> None:
     _check(case)
 
 
-def test_own_fixtures_are_at_least_forty_and_uniquely_named() -> None:
-    cases = load_cases(OWN_REPLIES)
-    assert len(cases) >= 40
+def test_own_corpus_has_the_size_and_kinds_the_issue_asks_for() -> None:
+    cases = own_cases()
+    assert len(cases) >= 150
     assert len({c.id for c in cases}) == len(cases)
     assert all(c.path.exists() for c in cases)
+    named = [c for c in cases if c.label["intent"] == "sign" and c.label["name"]]
+    removals = [c for c in cases if c.label.get("removal") in ("letter", "both", "unsure")]
+    list_unsubscribe = [c for c in cases if c.id.startswith("g") and "list-unsubscribe" in c.id]
+    assert len(named) >= 40
+    assert len(removals) >= 15
+    assert len(list_unsubscribe) >= 10

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from email.message import Message
 from enum import StrEnum
 
-from worker.core import autoreply, bounces, rules
+from worker.core import autoreply, bounces, limits, rules
 from worker.core.decode import MessageHeaders, headers_of, parse_message, part_text
-from worker.core.names import extract_name
+from worker.core.listunsub import list_unsubscribe
+from worker.core.names import extract_name, quoted_form_name
 from worker.core.quotes import OwnText, own_text
+from worker.core.withdrawal import Removal, removal_request
 
 
 class Intent(StrEnum):
@@ -36,6 +38,9 @@ class Classification:
     language: str | None  # "en" / "ja" best guess of the sender's own words
     own_text: str  # the decoded sender's own words that decided (for review display)
     return_date: datetime.date | None  # auto-replies that state when the person is back
+    removal: Removal | None = None  # what a removal request asks to come off (withdrawal.py)
+    keeps_signature: bool = False  # an unsubscribe that says the signature stays
+    name_sure: bool = True  # False: the name was only found in the quoted form (ask to confirm)
 
 
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|vs|antw|返信|回答)\s*[:：]", re.IGNORECASE)
@@ -101,9 +106,11 @@ def _reference_date(msg: Message, today: datetime.date | None) -> datetime.date 
 
 def _result(intent: Intent, reasons: list[str], own: str, language: str | None, *,
             name: str | None = None, recipient: str | None = None,
-            transient: bool | None = None,
-            back: datetime.date | None = None) -> Classification:
-    return Classification(intent, name, recipient, transient, tuple(reasons), language, own, back)
+            transient: bool | None = None, back: datetime.date | None = None,
+            removal: Removal | None = None, keeps_signature: bool = False,
+            name_sure: bool = True) -> Classification:
+    return Classification(intent, name, recipient, transient, tuple(reasons), language, own, back,
+                          removal, keeps_signature, name_sure)
 
 
 def classify(
@@ -119,6 +126,9 @@ def classify(
         headers = headers_of(msg)
     except Exception as exc:  # the parser is lenient; this is for truly broken input
         return _result(Intent.UNCLEAR, [f"unparseable: {type(exc).__name__}"], "", None)
+    costly = limits.over_limits(msg)
+    if costly:  # never act on a partial reading: a person looks at it instead
+        return _result(Intent.UNCLEAR, [f"over-work-cap: {r}" for r in costly], "", None)
     try:
         return _classify(msg, headers, sent_texts, today)
     except Exception as exc:  # a bug must never lose a reply: a person will look at it
@@ -139,18 +149,23 @@ def _classify(msg: Message, headers: MessageHeaders, sent_texts: Sequence[str],
         return _result(Intent.BOUNCE, reasons, notice, _language(notice, headers.subject),
                        recipient=bounce.recipient, transient=bounce.transient)
     body, attachments = _body_text(msg)
-    # 2. Automatic answers next (they often quote our text, too).
+    # 2. A client's List-Unsubscribe message: the mailto subject and (almost) nothing else.
+    own = own_text(body, sent_texts)
+    unsub = list_unsubscribe(headers.subject, list(own.lines))
+    if unsub is not None:
+        reasons.append(f"list-unsubscribe: {unsub}")
+        return _result(Intent.UNSUBSCRIBE, reasons, own.raw_text, _language(own.text, body),
+                       removal=Removal.EMAILS)
+    # 3. Automatic answers next (they often quote our text, too).
     auto = autoreply.auto_reply_evidence(msg, headers)
     if auto is not None:
         reasons.append(auto)
-        own = own_text(body, sent_texts)
         back = autoreply.return_date(own.text, _reference_date(msg, today))
         if back is not None:
             reasons.append(f"return-date: {back.isoformat()}")
         return _result(Intent.AUTO_REPLY, reasons, own.raw_text,
                        _language(own.text, headers.subject), back=back)
-    # 3. The sender's own words.
-    own = own_text(body, sent_texts)
+    # 4. The sender's own words.
     language = _language(own.text, headers.subject + "\n" + body)
     if not own.text:
         what = "only an attachment" if attachments else "nothing but quoted text"
@@ -165,29 +180,46 @@ def _classify(msg: Message, headers: MessageHeaders, sent_texts: Sequence[str],
         is_forward=bool(_FORWARD_SUBJECT.match(headers.subject)),
         form_name=name,
     )
-    return _decide(reply, reasons, language, name, name_line)
+    result = _decide(reply, reasons, language, name, name_line)
+    if result.intent is Intent.SIGN and result.name is None:
+        # 5. a name typed into our quoted form only: kept, but the acknowledgement asks
+        unsure, unsure_line = quoted_form_name(body.split("\n"), sent_texts)
+        if unsure is not None:
+            return _result(Intent.SIGN, [*result.reasons, f"listing-name-unsure: "
+                                         f"{_clip(unsure_line)}"], result.own_text,
+                           result.language, name=unsure, name_sure=False)
+    return result
 
 
 def _decide(reply: rules.Reply, reasons: list[str], language: str | None,
             name: str | None, name_line: str) -> Classification:
     """The safe order over the own words.
 
-    1. unsubscribe, 2. decline (both win over any sign), 3. sign when a commitment, a filled
-    form or a bare yes is found, unless a tripwire or U+FFFD blocks it (-> unclear) or the
-    deciding sentence is negated/conditional/a question or a decision is pending (-> question),
-    4. question, 5. unclear.
+    1. a removal request: off the letter -> decline (withdraws a signature), off the mail or
+    unsure which -> unsubscribe; 2. decline (both win over any sign), 3. sign when a
+    commitment, a filled form or a bare yes is found, unless a tripwire or U+FFFD blocks it
+    (-> unclear) or the deciding clause is negated/conditional/a question or a decision is
+    pending (-> question), 4. question, 5. unclear.
     """
     own: OwnText = reply.own
     text = own.raw_text
-    # 1. and 2.
-    for intent, rule_name, check in (
-        (Intent.UNSUBSCRIBE, "unsubscribe", rules.unsubscribe),
-        (Intent.DECLINE, "decline", rules.decline),
-    ):
-        evidence = check(reply)
-        if evidence is not None:
-            reasons.append(f"{rule_name}: {_clip(evidence)}")
-            return _result(intent, reasons, text, language)
+    # 1.
+    removal = removal_request(rules.answer_text(reply))
+    if removal is not None:
+        rule_name = {Removal.LETTER: "withdraw-from-letter", Removal.EMAILS: "unsubscribe",
+                     Removal.BOTH: "withdraw-and-unsubscribe",
+                     Removal.UNSURE: "removal-unsure"}[removal.scope]
+        reasons.append(f"{rule_name}: {_clip(removal.evidence)}")
+        if removal.keeps_signature:
+            reasons.append("keeps-signature: the message says the signature stays")
+        intent = Intent.DECLINE if removal.scope is Removal.LETTER else Intent.UNSUBSCRIBE
+        return _result(intent, reasons, text, language, removal=removal.scope,
+                       keeps_signature=removal.keeps_signature)
+    # 2.
+    evidence = rules.decline(reply)
+    if evidence is not None:
+        reasons.append(f"decline: {_clip(evidence)}")
+        return _result(Intent.DECLINE, reasons, text, language)
     # 3. sign, with its blockers and demotions
     for rule in rules.SIGN_RULES:
         evidence = rule.check(reply)

@@ -8,23 +8,47 @@ from collections.abc import Sequence
 # A label and the value after it on the same line (form fields and explicit requests).
 _LABELLED = re.compile(
     r"(?:organi[sz]ation(?:'s)? name|name of (?:the |our )?organi[sz]ation|org(?:anisation)? name"
-    r"|listing name|name for the (?:letter|listing)|signatory name)"
+    r"|listing name|name for the (?:letter|listing|signatory list)|signatory name|listing|"
+    r"name to (?:appear|be (?:listed|printed|used|shown))|name (?:as it should appear|on the "
+    r"letter|in the letter|for listing|to use)|listed name|name \(as (?:it should appear|"
+    r"printed|listed)\)|signatory)"
     r"\s*(?:\([^)]*\)|（[^）]*）)?\s*[:：]\s*(?P<value>.+)"
-    r"|(?:団体名|組織名|掲載名|表記|ご?署名名|掲載団体名)\s*(?:\([^)]*\)|（[^）]*）)?\s*[:：]\s*(?P<ja>.+)",
+    r"|(?:団体名|組織名|掲載名|表記|ご?署名名|掲載団体名|掲載名称|団体名称|名義|掲載用団体名)"
+    r"\s*(?:\([^)]*\)|（[^）]*）)?\s*[:：]\s*(?P<ja>.+)",
     re.IGNORECASE,
 )
 _REQUEST = re.compile(
-    r"(?:list(?:ed)?|include|add|print|show|mention|credit)\s+(?:us|our (?:name|organi[sz]ation))"
-    r"\s+(?:on the letter\s+)?as[:：]?\s+(?P<value>.+)"
+    r"(?:list(?:ed)?|include|add|print|show|mention|credit|put)\s+"
+    r"(?:us|our (?:name|organi[sz]ation))"
+    r"\s+(?:down\s+)?(?:on the letter\s+)?as[:：]?\s+(?P<value>.+)"
     r"|(?:our|the) name should (?:appear|read|be (?:listed|printed|shown)) as[:：]?\s+(?P<v2>.+)"
-    r"|(?:sign|listed) (?:on|under) the name[:：]?\s+(?P<v3>.+)",
+    r"|(?:(?:sign|listed|sign on|signing|appear) on the name|\bunder the name)[:：]?\s+(?P<v3>.+)"
+    r"|(?:please |kindly )?use (?:the name|this name|our name as|the following name)[:：]?\s+"
+    r"(?P<v4>.+)"
+    r"|\b(?:be|get|appear) (?:listed|credited|named|printed|shown|included|mentioned)?\s*"
+    r"(?:on the letter |in the letter )?as[:：]?\s+(?P<v5>.+)"
+    r"|(?:our|the) name (?:on|in|for) the letter (?:should (?:be|read)|is)[:：]?\s+(?P<v6>.+)"
+    r"|(?:please )?use\s+(?P<v7>[\"“'‘][^\"”'’]{2,80}[\"”'’])\s+(?:as|for) (?:our|the) "
+    r"(?:name|listing)",
     re.IGNORECASE,
 )
 _JA_REQUEST = re.compile(
-    r"[「『](?P<value>[^」』]{2,80})[」』]\s*(?:として|の名前?で|の名義で|と)(?:ご?掲載|記載|表記|お?載せ)"
+    r"[「『](?P<value>[^」』]{2,80})[」』]\s*(?:として|の名前?で|の?名義で|で|と)\s*(?:の)?"
+    r"(?:ご?掲載|記載|表記|お?載せ|賛同|署名|参加|お願い)"
+    r"|(?:掲載名|表記|団体名|名称|名義|掲載名称|お名前)(?:は|を|については)\s*"
+    r"[「『](?P<v2>[^」』]{2,80})[」』]"
 )
 _QUOTE_PAIRS = {'"': '"', "“": "”", "”": "”", "'": "'", "‘": "’", "「": "」", "『": "』",
                 "«": "»", "＂": "＂"}
+_TRAILER = re.compile(
+    r"(?:[,;]|\s[-–—])\s*(?:thank|thanks|many thanks|best|regards|cheers|please|if possible|"
+    r"as before|with thanks)\b.*$|\s+(?:please|thank you|thanks)[.!]?\s*$",
+    re.IGNORECASE,
+)
+_NOT_A_NAME = re.compile(
+    r"(?:a|an) (?:signator|supporter|signer|co-?sign|endorser|member|partner|participant)|"
+    r"(?:one of|part of|signator|supporter|endorser)\b|(?:well|such|usual)\b"
+)
 _ABBREVIATION_END = re.compile(r"(?:\b(?:Inc|Ltd|Co|Corp|Assn|Int|St|Jr)|\b\w\.\w)\.$")
 
 
@@ -41,11 +65,14 @@ def _clean(value: str) -> str | None:
     m = re.search(r"(?<=\S)[.。](?=\s+\S|\s*$)|。", value)
     if m and not _ABBREVIATION_END.search(value[: m.end()]):
         value = value[: m.start()]
+    value = _TRAILER.sub("", value.split(";")[0])
     value = value.strip().rstrip(",;、，").strip()
     if value and value[-1] in "”\"’'」』" and value[0] not in _QUOTE_PAIRS:
         value = value[:-1].strip()
     if value.startswith(("(", "（")) and value.endswith((")", "）")):
         return None  # a bracketed instruction, not a name
+    if _NOT_A_NAME.match(value):
+        return None  # "be listed as a signatory"
     return value or None
 
 
@@ -64,4 +91,29 @@ def extract_name(raw_lines: Sequence[str]) -> tuple[str | None, str]:
             cleaned = _clean(value) if value else None
             if cleaned:
                 return cleaned, line.strip()
+    return None, ""
+
+
+_QUOTE_MARKS = re.compile(r"^\s*(?:[>＞|]\s?)+")
+
+
+def quoted_form_name(body_lines: Sequence[str], sent_texts: Sequence[str] = ()) -> tuple[
+        str | None, str]:
+    """A name typed into our form inside the quoted invitation (Outlook users often do).
+
+    Less sure than a name in the sender's own words: the caller asks them to confirm it.
+    A form line exactly as we sent it (empty, or with our sample) is not an answer.
+    """
+    ours = {" ".join(line.split()) for text in sent_texts for line in text.splitlines()}
+    for line in body_lines:
+        bare = _QUOTE_MARKS.sub("", line).strip()
+        if not bare or " ".join(bare.split()) in ours:
+            continue
+        m = _LABELLED.search(bare)
+        if not m:
+            continue
+        value = next((v for v in m.groups() if v), None)
+        cleaned = _clean(value) if value else None
+        if cleaned:
+            return cleaned, bare
     return None, ""

@@ -44,6 +44,11 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in found if s.strip() and not INSTRUCTION.search(s)]
 
 
+def answer_text(reply: Reply) -> str:
+    """The own words without our template's instructions, one sentence a line."""
+    return "\n".join(_sentences(reply.own.text))
+
+
 def _search(pattern: re.Pattern[str]) -> Check:
     def check(reply: Reply) -> str | None:
         for sentence in _sentences(reply.own.text):
@@ -54,29 +59,22 @@ def _search(pattern: re.Pattern[str]) -> Check:
     return check
 
 
-UNSUBSCRIBE = re.compile(
-    r"\bunsubscribe\b|\bremove (?:us|me|our (?:address|e-?mail|organi[sz]ation)|this (?:address|"
-    r"e-?mail))\b.{0,40}\b(?:list|mailing|database|contacts)|\btake (?:us|me) off\b|"
-    r"\bstop (?:sending|e-?mailing|contacting)\b|\bopt(?:ing)? (?:us |me )?out\b|"
-    r"\bdo not (?:contact|e-?mail|write to) (?:us|me)\b|\bno (?:more|further) (?:e-?mails|mail)\b|"
-    r"配信(?:を)?停止|配信(?:は)?不要|(?:リスト|名簿|メーリングリスト|宛先)から(?:の)?(?:削除|外)|"
-    r"削除(?:して|を)(?:ください|下さい|お願い)|今後.{0,20}(?:不要|送らない|送付しないで|ご遠慮)|"
-    r"送らないで|購読(?:を)?(?:解除|停止)",
-    re.IGNORECASE,
-)
 DECLINE = re.compile(
     r"\b(?:cannot|can ?not|can't|won't|will not|unable to|not able to|do not|don't|does not|"
     r"doesn't|shall not|must not|would rather not|not in a position to|decided not to|"
     r"prefer not to|have to decline to|will not be able to|won't be able to)\s+(?:\w+\s+){0,2}?"
     r"(?:sign(?:ing)?|join(?:ing)?|endors(?:e|ing)|co-?sign|participat(?:e|ing)|take part|be part|"
     r"add our name|support this)\b|"
+    r"\b(?:not|never) (?:allow|permit)s? (?:us|our organi[sz]ation|me) to (?:sign|join|endorse)|"
     r"\bdecline\b|\bdeclining\b|\bpass on (?:this|it)\b|\bsit this one out\b|"
     r"\bnot (?:be )?(?:signing|joining|endorsing|participating)\b|\bno,? thank(?:s| you)\b|"
-    r"\bnot for us\b|\bopt(?:ing)? not to\b|\bunfortunately,? (?:we|i) (?:can|will|must)\b|"
+    r"\bnot for us\b|\bnot (?:this|at this) time\b|\bnot (?:on )?this one\b|"
+    r"\bwe(?:'ll| will) pass\b|\bopt(?:ing)? not to\b|"
+    r"\bunfortunately,? (?:we|i) (?:can|will|must)\b|"
     r"\b(?:do not|don't|rather not|never) (?:list|include|add|name|mention|print) (?:us|our "
     r"(?:name|organi[sz]ation))\b|"
     r"^\s*no\s*[.!]?\s*$|"
-    r"見送|辞退|差し?控え|見合わせ|お断り|遠慮(?:させ|いたし|致し|します)|"
+    r"今回は(?:参加し|賛同し|遠慮|ご遠慮)|見送|辞退|差し?控え|見合わせ|お断り|遠慮(?:させ|いたし|致し|します)|"
     r"(?:掲載|記載|名前を出す(?:こと)?)(?:は)?(?:しないで|不要|ご遠慮)|"
     r"賛同(?:は|を)?(?:いた|致)?しかね|賛同(?:は|を)?(?:いた|致)?し(?:ません|ない)|"
     r"賛同(?:することは|は)?でき(?:ません|ない|かね)|(?:参加|署名)(?:は)?(?:でき|いたし|致し|し)(?:ません|かね)",
@@ -90,7 +88,8 @@ SIGN = re.compile(
     r"\b(?:we|i)(?:'ll| will| hereby| would like to| are happy to)?\s+join (?:the|this|your)\b|"
     r"\b(?:happy|glad|pleased|delighted|proud|honou?red) to (?:sign|endorse|join|co-?sign|"
     r"add our name|be (?:listed|included|a signatory|part of))|"
-    r"\bcount us in\b|\bsign us (?:up|on)\b|\badd (?:us|our (?:name|organi[sz]ation|signature))\b|"
+    r"\bcount us in\b|\bput (?:us|our name) down\b|"
+    r"\bsign us (?:up|on)\b|\badd (?:us|our (?:name|organi[sz]ation|signature))\b|"
     r"\binclude us\b|\bwe(?:'re| are) in\b|\b(?:please |kindly )?list us\b|"
     r"\b(?:we|i) (?:hereby )?(?:endorse|support) (?:the|this|your) (?:joint )?(?:letter|statement)|"
     r"\bgave (?:you )?our signature\b|\bour (?:organi[sz]ation|group|network) (?:signs|endorses|"
@@ -98,6 +97,17 @@ SIGN = re.compile(
     r"賛同(?:いた|致)?します|賛同(?:させて)?(?:いただき|頂き)ます|賛同(?:いた|致)しました|"
     r"賛同(?:いた|致)?したいと思います|賛同(?:団体|者)として.{0,20}(?:連ね|加え|加わ|参加|掲載)|"
     r"名前を連ね|名を連ね|署名(?:いた|致)?します|署名させて(?:いただき|頂き)ます|ぜひ賛同|喜んで賛同",
+    re.IGNORECASE,
+)
+# Two negations that make a yes: "no reason not to sign", 「反対する理由はありません」.
+DOUBLE_NEGATIVE_YES = re.compile(
+    r"\b(?:see |have |there is |there's )?no reason (?:not to|why we (?:would|should|could) not|"
+    r"why we wouldn't|why we shouldn't) (?:sign|join|endorse|support|be (?:listed|included))|"
+    r"\b(?:we|i) (?:have|see|raise) no objections? (?:to (?:sign|join|endors|be(?:ing)? listed|"
+    r"add|includ|this|the letter|it)|\.|$)|\bno objections? (?:from us|on our (?:side|part))|"
+    r"(?:反対|賛同しない|署名しない|参加しない)(?:する)?理由(?:は|が|も)?(?:ありません|ない|ございません|"
+    r"見当たりません|特にありません)|異存(?:は|も)?(?:ありません|ございません|ない)|"
+    r"異論(?:は|も)?(?:ありません|ございません)|異議(?:は|も)?(?:ありません|ございません)",
     re.IGNORECASE,
 )
 BARE_YES = re.compile(
@@ -119,7 +129,11 @@ CONDITION = re.compile(
 QUESTION_MARK = re.compile(r"[?？]")
 JA_QUESTION = re.compile(r"(?:ますか|ですか|でしょうか|ませんか|ますでしょうか|かね)\s*[。]?\s*$")
 PENDING = re.compile(
-    r"\b(?:board|committee|management|director)\b.{0,40}\b(?:decid|approv|discuss|meet|confirm)|"
+    r"\b(?:board|committee|management|director|members|council|secretariat)\b.{0,30}\b(?:will|must|"
+    r"needs? to|has to|have to|yet to|still|first|is going to|are going to|has not|hasn't|have not|"
+    r"haven't|meets?|meeting)\b.{0,30}\b(?:decid|approv|discuss|meet|confirm|review|sign off|look)|"
+    r"\b(?:once|after|when|until|before) (?:our |the |my )?(?:board|committee|management|director|"
+    r"members|council)\b|\b(?:board|committee|management)(?:'s)? (?:approval|decision|meeting)\b|"
     r"\bnot yet decided\b|\bget back to you\b|\bneed (?:more )?time\b|\bconsult\b|"
     r"理事会|検討中|検討(?:して|させて|いたし)|確認中|追って|改めて(?:ご)?(?:連絡|返答|回答|返信)|"
     r"時間がかかり|お待ちいただ",
@@ -142,16 +156,16 @@ def deciding_sentence(reply: Reply) -> str | None:
     return _search(SIGN)(reply)
 
 
-def unsubscribe(reply: Reply) -> str | None:
-    return _search(UNSUBSCRIBE)(reply)
-
-
 def decline(reply: Reply) -> str | None:
-    return _search(DECLINE)(reply)
+    """A refusal; "no reason not to sign" / 「賛同しない理由はありません」 is not one."""
+    for sentence in _sentences(reply.own.text):
+        if DECLINE.search(sentence) and not DOUBLE_NEGATIVE_YES.search(sentence):
+            return sentence
+    return None
 
 
 def explicit_commitment(reply: Reply) -> str | None:
-    return deciding_sentence(reply)
+    return deciding_sentence(reply) or _search(DOUBLE_NEGATIVE_YES)(reply)
 
 
 def filled_form(reply: Reply) -> str | None:
@@ -179,13 +193,36 @@ def bare_yes(reply: Reply) -> str | None:
     return lines[0]
 
 
-def hedged(sentence: str) -> str | None:
-    """A negation, condition or question on the deciding sentence."""
-    for name, pattern in (("negation", NEGATION), ("condition", CONDITION),
-                          ("question-mark", QUESTION_MARK)):
-        m = pattern.search(sentence)
+# Where the deciding clause ends: "we sign and will share it once it is delivered".
+CLAUSE_END = re.compile(r"\b(?:and|so|also|which|who)\b|[;:、]|\s[-–—]\s")
+
+
+def _deciding_clause(sentence: str, pattern: re.Pattern[str]) -> str:
+    """The sentence up to the end of the clause holding the commitment."""
+    m = pattern.search(sentence)
+    if not m:
+        return sentence
+    end = CLAUSE_END.search(sentence, m.end())
+    return sentence[: end.start()] if end else sentence
+
+
+def hedged(sentence: str, *, negations: bool = True) -> str | None:
+    """A negation, condition or question on the clause that commits to signing.
+
+    What follows the commitment in a later clause ("... and we will share it once it is
+    delivered") does not hedge it; anything before it in the sentence ("If X, we sign") does.
+    """
+    double = DOUBLE_NEGATIVE_YES.search(sentence)
+    clause = _deciding_clause(sentence, DOUBLE_NEGATIVE_YES if double else SIGN)
+    checks = [("condition", CONDITION), ("question-mark", QUESTION_MARK)]
+    if negations and not double:
+        checks.insert(0, ("negation", NEGATION))
+    for name, pattern in checks:
+        m = pattern.search(clause)
         if m:
             return f"{name} '{m.group(0)}'"
+    if QUESTION_MARK.search(sentence):
+        return "question-mark '?'"
     return None
 
 
@@ -193,18 +230,42 @@ def pending(reply: Reply) -> str | None:
     return _search(PENDING)(reply)
 
 
+URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# Words that show a message is about our letter, when it does not answer one of our emails.
+TOPIC = re.compile(
+    r"\b(?:sign|signing|signature|signatories|letter|statement|endorse|deadline|campaign|"
+    r"invitation|joint)\w*|賛同|署名|書簡|締切|締め切り|要請|声明|キャンペーン|呼びかけ",
+    re.IGNORECASE,
+)
+
+
+def is_about_us(reply: Reply) -> bool:
+    """It answers our mail or speaks of the letter (minutes sent to the wrong address do not)."""
+    return reply.is_reply or bool(TOPIC.search(URL.sub(" ", reply.own.text)))
+
+
 def question(reply: Reply) -> str | None:
-    """A question to us: a question mark, a Japanese question ending, or a pending decision."""
-    for sentence in _sentences(reply.own.text):
+    """A question to us: a question mark, a Japanese question ending, or a pending decision.
+
+    A "?" inside a link is no question, and a message that neither answers our mail nor
+    mentions the letter asks someone else.
+    """
+    if not is_about_us(reply):
+        return None
+    for sentence in _sentences(URL.sub(" ", reply.own.text)):
         if QUESTION_MARK.search(sentence) or JA_QUESTION.search(sentence):
             return sentence
     return pending(reply)
 
 
 def tripwire(reply: Reply) -> str | None:
-    """A distinctive line of our own invitation still inside the own words."""
-    if reply.own.survivors:
-        return reply.own.survivors[0]
+    """A run of our own invitation (two or more distinctive lines) still inside the own words.
+
+    One line alone proves nothing: a greeting that repeats the organisation's long name, or a
+    sentence the sender echoes, also occurs in the invitation.
+    """
+    if len(reply.own.survivors) >= 2:
+        return " / ".join(sorted(reply.own.survivors)[:2])
     m = TRIPWIRE.search(reply.own.text)
     return m.group(0) if m else None
 
