@@ -1,19 +1,48 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the PDF renderer need (idempotent, quiet when done).
+#
+# It never stops, disables or restarts anything already on the machine: a mail server or Redis
+# that runs here keeps running, untouched (tests/ops/test_foreign_services.py proves it).
+# Dovecot and Redis are started by the tests themselves, on free loopback ports, as children of
+# the test session. A package this script installs must not start a system service either:
+# while it installs, a policy-rc.d answers "not now" (101) to every service start, unless the
+# machine already has its own policy-rc.d (then that policy applies, as it always did).
 set -euo pipefail
 pkgs=(dovecot-imapd poppler-utils fonts-noto-cjk libicu-dev pkg-config
-      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 redis-tools postgresql-client
+      libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 redis-server redis-tools
+      postgresql-client
       docker-compose)  # docker-compose: offline validation of docker-compose.yml (scripts/check-compose.py)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+policy=/usr/sbin/policy-rc.d
+ours=""
+cleanup() { if [ -n "$ours" ]; then rm -f "$policy"; fi; }
+trap cleanup EXIT
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# written by outreach scripts/install-system-deps.sh while it installs\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    ours=1
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-# Dovecot is started by the tests on their own port; never as the system service.
-if command -v systemctl >/dev/null 2>&1; then systemctl disable --now dovecot >/dev/null 2>&1 || true; fi
-pkill -x dovecot 2>/dev/null || true
+
+# promtool (checks deploy/prometheus/*.rules.yml in .ci/run) comes from Debian's `prometheus`
+# package. Installing that package would also enable and start a Prometheus server, which the
+# project does not want on a developer's machine: only the promtool binary is taken from it.
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "installing: promtool (from Debian's prometheus package, without its service)"
+  work=$(mktemp -d)
+  (cd "$work" && apt-get download -qq prometheus 2>/dev/null) || {
+    apt-get update -qq
+    (cd "$work" && apt-get download -qq prometheus)
+  }
+  dpkg-deb --fsys-tarfile "$work"/prometheus_*.deb | tar -x -C "$work" ./usr/bin/promtool
+  install -m 755 "$work/usr/bin/promtool" /usr/local/bin/promtool
+  rm -rf "$work"
+fi

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
+from support.redis_server import session_redis_url
 
 from worker import migrate
 from worker.db import reset_engines, session_factory
@@ -23,8 +26,25 @@ install_celery_publisher()
 PG_ADMIN_URL = os.environ.get(
     "OUTREACH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_DB = int(os.environ.get("OUTREACH_TEST_REDIS_DB", "15"))
-REDIS_URL = os.environ.get("OUTREACH_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{REDIS_DB}")
+# The session's own Redis (tests/support/redis_server.py), announced to every test module and
+# child process through OUTREACH_TEST_REDIS_URL; a Redis already running here is never used.
+REDIS_URL, _OWN_REDIS = session_redis_url()
+os.environ["OUTREACH_TEST_REDIS_URL"] = REDIS_URL
+# Code that falls back to the embedded defaults writes under a temporary folder, never into
+# the checkout (./data); the `env` fixture gives each test its own.
+_SESSION_DATA = tempfile.mkdtemp(prefix="outreach-test-data-")
+os.environ.setdefault("OUTREACH_DATA_DIR", _SESSION_DATA)
+
+
+def pytest_report_header() -> str:
+    owner = "started by this session" if _OWN_REDIS else "from OUTREACH_TEST_REDIS_URL"
+    return f"test Redis: {REDIS_URL} ({owner})"
+
+
+def pytest_unconfigure() -> None:
+    if _OWN_REDIS is not None:
+        _OWN_REDIS.stop()
+    shutil.rmtree(_SESSION_DATA, ignore_errors=True)
 
 
 def _pg_admin() -> object:

@@ -19,7 +19,9 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from worker.core.states import OutboxState, ReviewState
+from worker.actions.approval_wait import FINAL_KIND
+from worker.actions.forecast import campaign_forecast
+from worker.core.states import CampaignState, OutboxState, ReviewState
 from worker.models import Campaign, Heartbeat, Invitation, OutboundMessage, ReviewItem, Signature
 
 PREFIX = "outreach"
@@ -44,7 +46,22 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         "outbox_stuck_sending", "Outbox rows in `sending` past their lease.", ["campaign"]
     )
     failed = _gauge("outbox_failed", "Outbox rows that failed permanently.", ["campaign"])
-    held = _gauge("outbox_held", "Outbox rows held for a person to resolve.", ["campaign"])
+    held = _gauge(
+        "outbox_held",
+        "Outbox rows held for a person to resolve (`outreach outbox resolve`): real trouble. "
+        "A final letter waiting for approval is counted in outbox_awaiting_approval instead.",
+        ["campaign"],
+    )
+    awaiting = _gauge(
+        "outbox_awaiting_approval",
+        "Final letters prepared and waiting for a lead's `outreach campaign approve` (normal).",
+        ["campaign"],
+    )
+    waiting_campaigns = set(
+        session.scalars(
+            select(Campaign.id).where(Campaign.state == CampaignState.AWAITING_APPROVAL.value)
+        )
+    )
     oldest_due = _gauge(
         "outbox_oldest_due_age_seconds",
         "How long the oldest due, unsent outbox row has waited.",
@@ -64,6 +81,12 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         ["campaign", "state"],
     )
     beat_age = _gauge("beat_heartbeat_age_seconds", "Seconds since beat last ticked.", [])
+    missed = _gauge(
+        "schedule_missed",
+        "Emails of a draft, open or paused campaign that cannot go before its deadline "
+        "(quiet hours, min_reminder_gap): invitations counted by recipient, reminders by mail.",
+        ["campaign", "kind"],
+    )
 
     due_rows = session.execute(
         select(OutboundMessage.campaign_id, func.count(), func.min(OutboundMessage.next_attempt_at))
@@ -87,6 +110,7 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
     )
     failed_counts: dict[int, int] = {}
     held_counts: dict[int, int] = {}
+    awaiting_counts: dict[int, int] = {}
     for c, kind, state, n in session.execute(
         select(
             OutboundMessage.campaign_id, OutboundMessage.kind, OutboundMessage.state, func.count()
@@ -95,6 +119,8 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         by_state.add_metric([slug(c), kind, state], n)
         if state == OutboxState.FAILED.value:
             failed_counts[c] = failed_counts.get(c, 0) + n
+        elif state == OutboxState.HELD.value and kind == FINAL_KIND and c in waiting_campaigns:
+            awaiting_counts[c] = awaiting_counts.get(c, 0) + n
         elif state == OutboxState.HELD.value:
             held_counts[c] = held_counts.get(c, 0) + n
     # One sample per campaign even at zero, so an alert on "> 0" sees the series go back down.
@@ -103,6 +129,7 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         stuck.add_metric([name], stuck_counts.get(cid, 0))
         failed.add_metric([name], failed_counts.get(cid, 0))
         held.add_metric([name], held_counts.get(cid, 0))
+        awaiting.add_metric([name], awaiting_counts.get(cid, 0))
 
     for c, state, n in session.execute(
         select(Signature.campaign_id, Signature.state, func.count()).group_by(
@@ -131,6 +158,14 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         select(Campaign.slug, Campaign.state, Campaign.deadline)
     ):
         deadline.add_metric([name, state], (when - now).total_seconds())
+    for campaign in session.scalars(
+        select(Campaign).where(
+            Campaign.state.in_(["draft", "open", "paused"]), Campaign.deadline > now
+        )
+    ):
+        fc = campaign_forecast(session, campaign, now)
+        missed.add_metric([campaign.slug, "invitation"], fc.uninvitable)
+        missed.add_metric([campaign.slug, "reminder"], fc.reminders_missed)
     beat = session.get(Heartbeat, "beat")
     if beat is not None:
         beat_age.add_metric([], (now - beat.at).total_seconds())
@@ -140,6 +175,7 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         stuck,
         failed,
         held,
+        awaiting,
         oldest_due,
         by_state,
         signatures,
@@ -147,6 +183,7 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         review,
         deadline,
         beat_age,
+        missed,
     ]
 
 

@@ -107,3 +107,18 @@ def test_demo_delivers_a_letter_listing_exactly_the_simulated_signers(tmp_path: 
     for key, org in orgs.items():
         if key not in expected and not org.is_coordinator and org.name_en:
             assert _norm(org.name_en) not in text, org.name_en
+
+    # 5. The guided tour at the end: each command a lead types next works exactly as printed.
+    out = done.stdout
+    assert "Next, as the campaign's lead" in out, out[-3000:]
+    after = out.split("Next, as the campaign's lead", 1)[1].splitlines()
+    tour = [line.strip() for line in after if line.strip().startswith("OUTREACH_DATA_DIR=")]
+    words = [t.split()[2:4] for t in tour]
+    assert words == [["status"], ["review", "list"], ["evidence", "icc-2024"]], tour
+    expect = ["Funnel", "question", ""]  # the evidence export is checked by its folder
+    for command, needle in zip(tour, expect, strict=True):
+        ran = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, timeout=120, check=False)  # fmt: skip
+        assert ran.returncode == 0, f"{command}\n{ran.stdout[-2000:]}{ran.stderr[-2000:]}"
+        assert needle in ran.stdout, f"{command}\n{ran.stdout[-2000:]}"
+    assert any((root / "evidence").iterdir())

@@ -73,6 +73,7 @@ def test_status_json_follows_a_campaign_through_its_funnel(
         "stuck_sending": 1,
         "failed": 1,
         "held": 0,
+        "awaiting_approval": 0,
         "retry": 0,
         "sent": 5,
         "total": 8,

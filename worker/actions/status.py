@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from worker.actions.approval_wait import count_awaiting_approval
 from worker.actions.forecast import schedule_warning
 from worker.actions.publisher import get_publisher
 from worker.core.states import (
@@ -67,7 +68,8 @@ class OutboxFigures:
     due: int = 0  # queued/retry whose time has come, not sent yet
     stuck_sending: int = 0  # `sending` past its lease
     failed: int = 0
-    held: int = 0  # waits for a person (`outreach outbox resolve`)
+    held: int = 0  # needs a person (`outreach outbox resolve`): not the approval wait
+    awaiting_approval: int = 0  # the final letter waits for `outreach campaign approve`
     retry: int = 0
     sent: int = 0
     total: int = 0
@@ -146,11 +148,13 @@ def _outbox_figures(session: Session, now: datetime, *where: Any) -> OutboxFigur
             or_(OutboundMessage.lease_until.is_(None), OutboundMessage.lease_until < now),
         )
     )
+    waiting = count_awaiting_approval(session, *where)
     return OutboxFigures(
+        awaiting_approval=waiting,
         due=int(due or 0),
         stuck_sending=int(stuck or 0),
         failed=by_state.get(OutboxState.FAILED.value, 0),
-        held=by_state.get(OutboxState.HELD.value, 0),
+        held=by_state.get(OutboxState.HELD.value, 0) - waiting,
         retry=by_state.get(OutboxState.RETRY.value, 0),
         sent=by_state.get(OutboxState.SENT.value, 0),
         total=sum(by_state.values()),

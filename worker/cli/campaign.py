@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -12,11 +12,16 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import func, select
 
+from worker.actions.forecast import campaign_forecast
 from worker.actions.load_campaign import load_campaign
+from worker.actions.scan import campaign_plan
 from worker.cli.apps import campaign_app
 from worker.cli.console import make_console
+from worker.core.durations import describe, parse_duration
+from worker.core.schedule_report import forecast_lines, forecast_problems
 from worker.db import session_scope
 from worker.errors import NotFound
 from worker.models import Campaign, Contact, Invitation, Organisation, Signature
@@ -117,14 +122,18 @@ def show(
         table.add_row("languages", ", ".join(c.languages))
         table.add_row("invitations go out", _local(c.invite_at, tz))
         schedule = d.get("schedule", {})
-        for offset in schedule.get("reminders_before_deadline", []):
-            delta = _duration(offset)
-            table.add_row("reminder", f"{_local(c.deadline - delta, tz)} ({_human(delta)} "
+        for offset in schedule.get("reminders_before_deadline", [])[: d.get("max_reminders", 2)]:
+            delta = parse_duration(offset)
+            table.add_row("reminder", f"{_local(c.deadline - delta, tz)} ({describe(delta)} "
                                       "before the deadline)")  # fmt: skip
         table.add_row("deadline", _local(c.deadline, tz))
-        quiet = schedule.get("quiet_hours", {})
-        table.add_row("quiet hours", f"{quiet.get('start', '?')[:5]}-{quiet.get('end', '?')[:5]}"
-                                     " (the recipient's local time)")  # fmt: skip
+        table.add_row("quiet hours", campaign_plan(c).quiet_hours.describe())
+        table.add_row("min. reminder gap", describe(campaign_plan(c).min_reminder_gap))
+        fc = campaign_forecast(session, c, datetime.now(UTC))
+        for line in forecast_lines(fc):
+            table.add_row("will go", line)
+        for problem in forecast_problems(fc) if c.state in ("draft", "open", "paused") else []:
+            table.add_row(Text("WARNING", style="bold red"), Text(problem, style="bold red"))
         table.add_row("final letter", "after a lead approves it" if c.requires_approval
                       else "delivered automatically")  # fmt: skip
         recipient = d.get("ministry", {}).get("recipient", {})
@@ -164,15 +173,3 @@ def _person(person: dict[str, object]) -> str:
     if isinstance(name, dict):
         parts.append(_names(name))
     return f"{' '.join(parts)} <{person.get('email')}>"
-
-
-def _duration(value: str) -> timedelta:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(timedelta).validate_python(value)
-
-
-def _human(delta: timedelta) -> str:
-    if delta.seconds == 0:
-        return f"{delta.days} day" + ("s" if delta.days != 1 else "")
-    return str(delta)

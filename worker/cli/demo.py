@@ -196,4 +196,42 @@ def _print_summary(console: Console, result: object) -> None:
     for path in result.pdfs:
         console.print(f"PDF:               {path}")
     console.print(f"Summary (JSON):    {result.root / 'summary.json'}")
-    console.print(f"Look around: OUTREACH_DATA_DIR={result.root / 'data'} outreach status")
+    console.print("\nNext, as the campaign's lead (each line works as printed, from this folder):")
+    for command, why in tour(result.root, Path.cwd()):
+        console.print(f"  {command}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"      {why}", style="dim", highlight=False)
+    console.print(
+        "To type plain `outreach ...` instead: `source .venv/bin/activate` and "
+        f"`export OUTREACH_DATA_DIR={_shown(result.root / 'data', Path.cwd())}`.",
+        highlight=False, markup=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _shown(path: Path, cwd: Path) -> str:
+    """A path as short as it can be printed: relative to `cwd` when it lies beneath it."""
+    return str(path.relative_to(cwd)) if path.is_relative_to(cwd) else str(path)
+
+
+def outreach_command(cwd: Path) -> str:
+    """How to call this very installation: `outreach` when it is on PATH, else its path."""
+    import shutil
+    import sys
+
+    mine = Path(sys.executable).parent / "outreach"
+    found = shutil.which("outreach")
+    if found and Path(found).resolve() == mine.resolve():
+        return "outreach"
+    return _shown(mine.absolute(), cwd)
+
+
+def tour(root: Path, cwd: Path) -> list[tuple[str, str]]:
+    """The three commands a lead types after the demo, ready to paste (tests run each)."""
+    from worker.demo import SLUG
+
+    run = f"OUTREACH_DATA_DIR={_shown(root / 'data', cwd)} {outreach_command(cwd)}"
+    return [
+        (f"{run} status", "where the campaign stands: the funnel, the outbox, workers and beat"),
+        (f"{run} review list", "the replies a person must decide (the demo's question is there)"),
+        (f"{run} evidence {SLUG} -o {_shown(root / 'evidence', cwd)}",
+         "who consented, when and how, with the raw replies (what you keep)"),
+    ]  # fmt: skip

@@ -79,6 +79,7 @@ def render_status(report: StatusReport) -> RenderableType:
         "retry",
         "failed",
         "held",
+        "approval",
         "sent",
         "total",
     ):
@@ -91,17 +92,22 @@ def render_status(report: StatusReport) -> RenderableType:
         o = c.outbox
         outbox.add_row(
             c.slug, str(o.due), bad(o.stuck_sending), str(o.retry), bad(o.failed), bad(o.held),
-            str(o.sent), str(o.total),
+            str(o.awaiting_approval), str(o.sent), str(o.total),
         )  # fmt: skip
     if len(report.campaigns) != 1:
         o = report.outbox
         outbox.add_row(
             Text("all", style="bold"), str(o.due), bad(o.stuck_sending), str(o.retry),
-            bad(o.failed), bad(o.held), str(o.sent), str(o.total),
+            bad(o.failed), bad(o.held), str(o.awaiting_approval), str(o.sent), str(o.total),
         )  # fmt: skip
     parts.append(outbox)
     parts.append(
-        Text("due: time to send has come, not sent yet; stuck: in `sending` past its lease", "dim")
+        Text(
+            "due: time to send has come, not sent yet; stuck: in `sending` past its lease; "
+            "held: needs `outreach outbox resolve`; approval: the final letter waits for "
+            "`outreach campaign approve`",
+            "dim",
+        )
     )
 
     service = Table(title="Service", title_justify="left", show_header=False)
