@@ -9,9 +9,11 @@ from worker.core.tokens import (
     TOKEN_BITS,
     bounce_address,
     find_tokens,
+    is_bounce_address,
     make_token,
     message_id,
     reply_address,
+    sender_bounce_address,
 )
 
 SECRET = b"k" * 32
@@ -55,3 +57,25 @@ def test_message_id_is_stable_per_kind_and_sequence() -> None:
 def test_every_address_gets_a_findable_token(email: str) -> None:
     token = make_token(SECRET, "icc", email)
     assert find_tokens([reply_address("signon", "hrn.example", token).upper()]) == [token]
+
+
+def test_default_bounce_address_is_a_plus_address_of_the_reply_mailbox() -> None:
+    """DSNs must arrive where replies arrive: same mailbox, "+bounce-TOKEN" tag."""
+    token = make_token(SECRET, "icc", "a@x.example")
+    address = bounce_address("signon", "hrn.example", token)
+    assert address == f"signon+bounce-{token}@hrn.example"
+    assert address.split("+", 1)[0] == reply_address("signon", "hrn.example", token).split("+")[0]
+    assert is_bounce_address(address)
+    assert not is_bounce_address(reply_address("signon", "hrn.example", token))
+    assert is_bounce_address(f"signon-bounces+{token}@hrn.example")  # mail sent before
+
+
+def test_a_separate_bounce_mailbox_keeps_the_token() -> None:
+    token = make_token(SECRET, "icc", "a@x.example")
+    sender = {"reply_local_part": "signon", "reply_domain": "hrn.example",
+              "bounce_local_part": "dsn"}
+    address = sender_bounce_address(sender, token)
+    assert address == f"dsn+bounce-{token}@hrn.example"
+    assert find_tokens([address]) == [token]
+    assert sender_bounce_address({**sender, "bounce_local_part": None}) == \
+        "signon+bounce@hrn.example"

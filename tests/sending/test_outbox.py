@@ -306,7 +306,7 @@ def test_the_sent_message_has_the_headers_replies_and_bounces_need(
         inv = session.get(Invitation, row.invitation_id)
         assert inv is not None
         message = message_from_bytes(sink.raw(entry), policy=policy.default)
-        assert entry["mail_from"] == f"signon-bounces+{inv.token}@hrn.example"
+        assert entry["mail_from"] == f"signon+bounce-{inv.token}@hrn.example"
         assert message["Reply-To"] == f"signon+{inv.token}@hrn.example"
         assert inv.token in message["List-Unsubscribe"]
         assert message["Date"]

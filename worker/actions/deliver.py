@@ -158,7 +158,7 @@ def build_final_email(
         attachments=[Attachment(pdf_filename(campaign, code), data) for code, data in pdfs.items()],
     )
     prepared = PreparedEmail(
-        envelope_from=f"{sender['reply_local_part']}-bounces@{sender['reply_domain']}",
+        envelope_from=tokens.sender_bounce_address(sender),
         recipients=(to_addr, *cc),
         message_id=message_id,
         subject=rendered.subject,
@@ -440,9 +440,7 @@ def queue_notices(session: Session, campaign: Campaign, *, now: datetime) -> lis
             attachments=[Attachment(filename, pdf)],
         )
         prepared = PreparedEmail(
-            envelope_from=tokens.bounce_address(
-                sender["reply_local_part"], sender["reply_domain"], token
-            ),
+            envelope_from=tokens.sender_bounce_address(sender, token),
             recipients=(contact.email,),
             message_id=message_id,
             subject=rendered.subject,

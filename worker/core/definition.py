@@ -80,6 +80,9 @@ class Sender(Strict):
     address: EmailStr  # From:
     reply_local_part: Line = "signon"  # replies go to <local>+TOKEN@<reply_domain>
     reply_domain: Line
+    # Return-Path <local>+bounce-TOKEN@<reply_domain>: by default the reply mailbox itself;
+    # set it only when an MTA routes a separate bounce mailbox that is polled too.
+    bounce_local_part: Line | None = None
     lead_email: EmailStr  # where questions, bounces and review items are forwarded
 
 

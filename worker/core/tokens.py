@@ -9,7 +9,8 @@ import re
 
 TOKEN_BITS = 120  # 20 base32 characters; the issue asks for at least 96
 _TOKEN_CHARS = TOKEN_BITS // 5
-_TOKEN_RE = re.compile(rf"\+([a-z2-7]{{{_TOKEN_CHARS}}})@", re.IGNORECASE)
+BOUNCE_TAG = "bounce-"  # after the "+": a delivery report, not a reply
+_TOKEN_RE = re.compile(rf"\+(?:{BOUNCE_TAG})?([a-z2-7]{{{_TOKEN_CHARS}}})@", re.IGNORECASE)
 
 
 def make_token(secret: bytes, campaign_slug: str, contact_email: str) -> str:
@@ -25,9 +26,39 @@ def reply_address(local_part: str, domain: str, token: str) -> str:
     return f"{local_part}+{token}@{domain}"
 
 
-def bounce_address(local_part: str, domain: str, token: str) -> str:
-    """VERP-style envelope sender: a bounce names the invitation it belongs to."""
-    return f"{local_part}-bounces+{token}@{domain}"
+def bounce_address(
+    local_part: str, domain: str, token: str, *, bounce_local_part: str | None = None
+) -> str:
+    """VERP envelope sender (Return-Path): a bounce names the invitation it belongs to.
+
+    By default a plus-address of the reply mailbox, `signon+bounce-TOKEN@domain`: any MTA
+    with a recipient delimiter "+" (Postfix, Exim, Dovecot LMTP, Gmail, Microsoft 365)
+    delivers DSNs and auto-replies where replies arrive, so the poller sees them with no
+    extra route. `bounce_local_part` sends them to another mailbox instead, which must then
+    be polled too (README: "A separate bounce mailbox").
+    """
+    return f"{bounce_local_part or local_part}+{BOUNCE_TAG}{token}@{domain}"
+
+
+def sender_bounce_address(sender: dict[str, str], token: str | None = None) -> str:
+    """The envelope sender of mail from a campaign's `sender` section (no token: lead mail)."""
+    local = sender.get("bounce_local_part") or sender["reply_local_part"]
+    if token is None:
+        return f"{local}+{BOUNCE_TAG.rstrip('-')}@{sender['reply_domain']}"
+    return bounce_address(local, sender["reply_domain"], token)
+
+
+def is_bounce_address(address: str) -> bool:
+    """Is this one of our VERP bounce addresses (see `bounce_address`)?
+
+    `signon+bounce-TOKEN` (the default since issue 11) and `signon-bounces+TOKEN` (mail sent
+    before it, whose DSNs may still arrive).
+    """
+    local = address.rsplit("@", 1)[0].lower()
+    if "+" not in local:
+        return False
+    box, tag = local.split("+", 1)
+    return tag.startswith(BOUNCE_TAG) or box.endswith("-bounces")
 
 
 def find_tokens(addresses: list[str]) -> list[str]:

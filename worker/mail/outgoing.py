@@ -109,9 +109,7 @@ def prepare_contact_email(
         headers=headers,
     )
     return PreparedEmail(
-        envelope_from=tokens.bounce_address(
-            sender["reply_local_part"], sender["reply_domain"], token
-        ),
+        envelope_from=tokens.sender_bounce_address(sender, token),
         recipients=(contact_email,),
         message_id=message_id,
         subject=rendered.subject,
@@ -160,7 +158,7 @@ def prepare_lead_email(
         headers=headers,
     )
     return PreparedEmail(
-        envelope_from=f"{sender['reply_local_part']}-bounces@{sender['reply_domain']}",
+        envelope_from=tokens.sender_bounce_address(sender),
         recipients=(lead,),
         message_id=message_id,
         subject=rendered.subject,
