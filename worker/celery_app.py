@@ -49,6 +49,7 @@ def make_app() -> Celery:
         "outreach",
         broker=broker,
         include=["worker.tasks.sending", "worker.tasks.intake", "worker.tasks.delivery"],
+        task_cls="worker.tasks.base:OutreachTask",  # the shared task defaults, written once
     )
     app.conf.update(
         broker_transport_options=transport_options,

@@ -14,14 +14,7 @@ from worker.errors import UserError
 log = structlog.get_logger(__name__)
 
 
-@app.task(
-    name="delivery.prepare",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=300,
-    soft_time_limit=240,
-    ignore_result=True,
-)
+@app.task(name="delivery.prepare")
 def prepare(campaign_id: int) -> str:
     """Idempotent: the scan calls it on every tick for campaigns in closing or delivering.
 

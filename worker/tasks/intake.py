@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -10,9 +9,9 @@ import structlog
 from sqlalchemy import select
 
 from worker.actions.ingest import ingest
+from worker.actions.intake_failures import MAX_ATTEMPTS, record_processing_failure
 from worker.actions.outbox import publish_after_commit
 from worker.actions.process_reply import Outcome, process_reply
-from worker.actions.review import open_review
 from worker.celery_app import app
 from worker.core.states import InboundState
 from worker.db import session_factory, session_scope
@@ -26,8 +25,6 @@ log = structlog.get_logger(__name__)
 # between commit and enqueue); the poll sweep enqueues it again (processing is idempotent).
 STALE_STORED = timedelta(minutes=2)
 SWEEP_LIMIT = 500
-MAX_ATTEMPTS = 3
-_FAILED = re.compile(r"^processing failed \((\d+)\)")
 
 
 def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
@@ -63,15 +60,7 @@ def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
 
 def _record_failure(inbound_id: int, exc: Exception) -> None:
     with session_scope() as session:
-        inbound = session.get(InboundMessage, inbound_id)
-        if inbound is None or inbound.state != InboundState.STORED.value:
-            return
-        match = _FAILED.match(inbound.error or "")
-        attempt = int(match.group(1)) + 1 if match else 1
-        inbound.error = f"processing failed ({attempt}): {type(exc).__name__}: {exc}"[:4000]
-        if attempt >= MAX_ATTEMPTS:
-            inbound.state = InboundState.REVIEW.value
-            open_review(session, inbound, None, None, inbound.error)
+        record_processing_failure(session, inbound_id, exc, max_attempts=MAX_ATTEMPTS)
 
 
 def enqueue(inbound_ids: Sequence[int]) -> None:
@@ -104,21 +93,14 @@ def poll_once() -> PollResult | None:
     return poll_mailbox(target, session_factory(), store=ingest, on_stored=enqueue)
 
 
-@app.task(
-    name="intake.process",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    ignore_result=True,
-    soft_time_limit=60,
-    time_limit=90,
-)
+@app.task(name="intake.process", soft_time_limit=60, time_limit=90)
 def process(inbound_id: int) -> str:
     """Idempotent: a message already processed is left alone, so a redelivery is harmless.
     A failure is not retried with a countdown: the poll sweep re-enqueues what is still stored."""
     return process_now(inbound_id).action
 
 
-@app.task(name="intake.poll", ignore_result=True, soft_time_limit=240, time_limit=300)
+@app.task(name="intake.poll")
 def poll() -> int:
     """Beat: read new mail (a no-op without OUTREACH_IMAP_URL) and re-enqueue lost messages."""
     result = poll_once()

@@ -11,6 +11,7 @@ import structlog
 
 from worker.actions import outbox, scan
 from worker.celery_app import app
+from worker.core.pacing import sends_inline, split_for_pacing
 from worker.core.schedule import Reminder
 from worker.db import session_factory
 from worker.mail.smtp import get_sender
@@ -19,8 +20,6 @@ from worker.settings import get_settings
 
 log = structlog.get_logger(__name__)
 
-# A batch should finish well inside the task's time limit even when the rate limit paces it.
-MAX_PACED_SECONDS = 120.0
 _LIMITER: RateLimiter | None = None
 _REDIS: Any = None
 
@@ -54,25 +53,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-@app.task(
-    name="outbox.send",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=300,
-    soft_time_limit=240,
-    ignore_result=True,
-)
+@app.task(name="outbox.send")
 def send_outbox(ids: Sequence[int]) -> dict[str, int]:
     """Claim, send and record a batch of outbox rows. A repeat finds them taken or sent."""
     settings = get_settings()
     sender = get_sender()
-    # Under a slow rate limit take only what can go out well inside the time limit; the rest
-    # is published again at once (never as a countdown).
-    per_task = max(1, int(settings.smtp_rate_per_minute * MAX_PACED_SECONDS / 60))
-    ids = list(ids)
-    if len(ids) > per_task:
-        outbox.publish(ids[per_task:])
-        ids = ids[:per_task]
+    # Under a slow rate limit take only what can go out well inside the time limit.
+    ids, later = split_for_pacing(list(ids), settings.smtp_rate_per_minute)
+    if later:
+        outbox.publish(later)
     report = outbox.send_batch(
         session_factory(),
         ids,
@@ -86,14 +75,7 @@ def send_outbox(ids: Sequence[int]) -> dict[str, int]:
     return {"claimed": report.claimed, "sent": report.sent, "retry": report.retry}
 
 
-@app.task(
-    name="scan.due",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=120,
-    soft_time_limit=100,
-    ignore_result=True,
-)
+@app.task(name="scan.due", time_limit=120, soft_time_limit=100)
 def scan_due() -> dict[str, int]:
     """The beat scan: decide in one transaction, then publish the work after it committed."""
     settings = get_settings()
@@ -179,7 +161,7 @@ def _inline_claim(count: int) -> outbox.ClaimAs | None:
     published instead (as `send_outbox` splits it).
     """
     settings = get_settings()
-    if count > max(1, int(settings.smtp_rate_per_minute * MAX_PACED_SECONDS / 60)):
+    if not sends_inline(count, settings.smtp_rate_per_minute):
         return None
     lease = timedelta(seconds=settings.outbox_lease_seconds)
     return outbox.ClaimAs(claimer=outbox.worker_name(), lease_until=_now() + lease)
@@ -204,14 +186,7 @@ def _send_claimed(queued: scan.Queued, claim: outbox.ClaimAs | None) -> None:
     _log_report(report)
 
 
-@app.task(
-    name="scan.invite",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=300,
-    soft_time_limit=240,
-    ignore_result=True,
-)
+@app.task(name="scan.invite")
 def invite(campaign_id: int, invitation_ids: Sequence[int]) -> int:
     """Queue invitation emails for these pending invitations (one transaction), then send them.
 
@@ -232,14 +207,7 @@ def invite(campaign_id: int, invitation_ids: Sequence[int]) -> int:
     return len(queued.outbox_ids)
 
 
-@app.task(
-    name="scan.remind",
-    acks_late=True,
-    reject_on_worker_lost=True,
-    time_limit=300,
-    soft_time_limit=240,
-    ignore_result=True,
-)
+@app.task(name="scan.remind")
 def remind(campaign_id: int, items: Sequence[Sequence[int]]) -> int:
     """Queue reminders: items are [invitation_id, sequence] pairs (one transaction); then send."""
     settings = get_settings()
