@@ -2,51 +2,45 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, exists, func, select, update
+from sqlalchemy import CursorResult, exists, select, update
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
-from worker.actions.letter import build_letters, letter_context, pdf_filename
-from worker.actions.outbox import make_dedupe_key, publish_after_commit, queue_email
-from worker.core import tokens
-from worker.core.letter import Letter
-from worker.core.states import (
-    CAMPAIGN_TRANSITIONS,
-    OUTBOX_TRANSITIONS,
-    CampaignState,
-    InvitationState,
-    OutboxState,
-    SignatureState,
+from worker.actions.final_letter import (  # re-exported: callers use deliver.<name>
+    FINAL_KIND,
+    NOTICE_KIND,
+    attached_pdfs,
+    build_final_email,
+    check_list,
+    final_dedupe_key,
+    final_row,
+    last_preview,
+    letter_detail,
+    notice_dedupe_key,
+    queue_notices,
+    raw_sha256,
+    record_preview,
 )
-from worker.errors import NotFound, Problem, UserError
-from worker.mail.compose import Attachment, compose
-from worker.mail.context import contact_context, definition_value, localised
-from worker.mail.outgoing import PreparedEmail
-from worker.mail.pdf import render_letter_pdf
-from worker.mail.render import render_email
-from worker.models import (
-    AuditLog,
-    Campaign,
-    Contact,
-    Invitation,
-    OutboundMessage,
-    Signature,
-    Suppression,
-)
+from worker.actions.letter import build_letters
+from worker.actions.outbox import publish_after_commit, queue_email
+from worker.core.states import CAMPAIGN_TRANSITIONS, OUTBOX_TRANSITIONS, CampaignState, OutboxState
+from worker.errors import NotFound, UserError
+from worker.mail.outgoing import redated
+from worker.models import AuditLog, Campaign, OutboundMessage
 
 log = logging.getLogger(__name__)
 
 ACTOR = "delivery"
-FINAL_KIND = "final_letter"
-NOTICE_KIND = "delivered_notice"
+__all__ = [
+    "FINAL_KIND", "NOTICE_KIND", "Outcome", "advance_delivered", "approve", "attached_pdfs",
+    "campaign_by_slug", "final_dedupe_key", "final_row", "notice_dedupe_key", "prepare",
+    "queue_notices", "raw_sha256", "record_preview", "refresh_held_letter", "resolve",
+]  # fmt: skip
 
 
 @dataclass
@@ -64,130 +58,8 @@ def _rowcount(result: Any) -> int:
     return int(cast("CursorResult[Any]", result).rowcount)
 
 
-def final_dedupe_key(campaign_id: int) -> str:
-    return make_dedupe_key(campaign_id, None, FINAL_KIND, 0)
-
-
-def notice_dedupe_key(campaign_id: int, contact_id: int) -> str:
-    return make_dedupe_key(campaign_id, contact_id, NOTICE_KIND, 0)
-
-
-def final_row(session: Session, campaign_id: int) -> OutboundMessage | None:
-    return session.scalars(
-        select(OutboundMessage).where(OutboundMessage.dedupe_key == final_dedupe_key(campaign_id))
-    ).first()
-
-
-def _mail_language(campaign: Campaign) -> str:
-    """The ministry is Japanese: its covering email is in Japanese when the campaign has it."""
-    languages = list(campaign.languages or ["en"])
-    return "ja" if "ja" in languages else languages[0]
-
-
-def _suppressed(session: Session, addresses: list[str]) -> set[str]:
-    wanted = {a.lower() for a in addresses}
-    if not wanted:
-        return set()
-    return set(
-        session.scalars(
-            select(func.lower(Suppression.email)).where(func.lower(Suppression.email).in_(wanted))
-        )
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Building the final email
-
-
-def build_final_email(
-    session: Session, campaign: Campaign, now: datetime
-) -> tuple[PreparedEmail, dict[str, Letter], dict[str, bytes]]:
-    """The final email to the ministry with one PDF per language, as it would go out now.
-
-    To: the ministry's recipient. Cc: the coordinators and ministry.cc (suppressed addresses
-    left out). The Message-ID depends on the campaign only, so a rebuild keeps it.
-    """
-    letters = build_letters(session, campaign)
-    recipient = definition_value(campaign, "ministry", "recipient")
-    sender = definition_value(campaign, "sender")
-    to_addr = str(recipient["email"])
-    if _suppressed(session, [to_addr]):
-        raise UserError(
-            f"campaign {campaign.slug}: the ministry address {to_addr} is on the suppression "
-            "list, so the final letter cannot go there; fix ministry.recipient.email and reload",
-            [
-                Problem(
-                    campaign.source_path or campaign.slug, "ministry.recipient.email", "suppressed"
-                )
-            ],
-        )
-    cc_candidates: list[str] = [
-        c["email"] for c in definition_value(campaign, "coordinators") if c.get("email")
-    ]
-    cc_candidates += list(definition_value(campaign, "ministry").get("cc") or [])
-    blocked = _suppressed(session, cc_candidates)
-    cc: list[str] = []
-    for address in cc_candidates:
-        lowered = address.lower()
-        if lowered != to_addr.lower() and lowered not in blocked and lowered not in cc:
-            cc.append(lowered)
-
-    pdfs: dict[str, bytes] = {}
-    for lang in letters:
-        context = letter_context(session, campaign, lang, now, letters=letters)
-        pdfs[lang] = render_letter_pdf(context)
-    lang = _mail_language(campaign)
-    context = letter_context(session, campaign, lang, now, letters=letters)
-    context["pdf_names"] = [pdf_filename(campaign, code) for code in pdfs]
-    rendered = render_email(FINAL_KIND, lang, context)
-    name = localised(recipient.get("name"), lang)
-    title = localised(recipient.get("title"), lang)
-    display = (f"{title} {name} 様" if title else f"{name} 様") if lang == "ja" else name
-    message_id = tokens.message_id(campaign.slug, FINAL_KIND, 0, sender["reply_domain"])
-    raw = compose(
-        sender=(localised(sender["name"], lang), sender["address"]),
-        to=[(display, to_addr)],
-        cc=[("", address) for address in cc],
-        reply_to=sender["lead_email"],
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=message_id,
-        date=now,
-        headers={"Content-Language": lang},
-        attachments=[Attachment(pdf_filename(campaign, code), data) for code, data in pdfs.items()],
-    )
-    prepared = PreparedEmail(
-        envelope_from=tokens.sender_bounce_address(sender),
-        recipients=(to_addr, *cc),
-        message_id=message_id,
-        subject=rendered.subject,
-        language=lang,
-        raw=raw,
-    )
-    return prepared, letters, pdfs
-
-
-def _letter_detail(letters: dict[str, Letter], pdfs: dict[str, bytes]) -> dict[str, Any]:
-    return {
-        "counts": {lang: letter.count for lang, letter in letters.items()},
-        "digests": {lang: letter.digest() for lang, letter in letters.items()},
-        "pdf_sha256": {lang: hashlib.sha256(data).hexdigest() for lang, data in pdfs.items()},
-    }
-
-
-def attached_pdfs(raw: bytes) -> dict[str, bytes]:
-    """The PDFs of a stored message, by file name: exactly what the ministry gets."""
-    message = message_from_bytes(raw, policy=policy.default)
-    assert isinstance(message, EmailMessage)
-    found: dict[str, bytes] = {}
-    for part in message.iter_attachments():
-        filename = part.get_filename()
-        if filename and part.get_content_type() == "application/pdf":
-            payload = part.get_payload(decode=True)
-            if isinstance(payload, bytes):
-                found[filename] = payload
-    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +121,7 @@ def _prepare_final(session: Session, campaign: Campaign, now: datetime) -> Outco
                 f"campaign {campaign.slug}: the final letter's recipients are suppressed; "
                 "nothing was queued"
             )
-        detail = {"outbox_id": row.id, **_letter_detail(letters, pdfs)}
+        detail = {"outbox_id": row.id, **letter_detail(letters, pdfs)}
         audit.record(
             session,
             actor=ACTOR,
@@ -332,143 +204,6 @@ def advance_delivered(session: Session, campaign_id: int, *, now: datetime) -> O
 # "Letter delivered" notices
 
 
-def _notice_targets(
-    session: Session, campaign: Campaign, letters: dict[str, Letter]
-) -> list[tuple[Invitation, Contact]]:
-    """The contact of each listed signatory that may still get mail.
-
-    The contact whose reply signed (its invitation) is told; an unsubscribed invitation, a
-    bounced address or a suppressed one gets nothing.
-    """
-    listed = {s.organisation_id for letter in letters.values() for s in letter.signatories}
-    if not listed:
-        return []
-    signatures = session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == campaign.id,
-            Signature.state == SignatureState.ACTIVE.value,
-            Signature.organisation_id.in_(sorted(listed)),
-        )
-    ).all()
-    targets: list[tuple[Invitation, Contact]] = []
-    for signature in signatures:
-        invitation = (
-            session.get(Invitation, signature.invitation_id) if signature.invitation_id else None
-        )
-        if invitation is None:
-            invitation = session.scalars(
-                select(Invitation)
-                .join(Contact, Contact.id == Invitation.contact_id)
-                .where(
-                    Invitation.campaign_id == campaign.id,
-                    Invitation.organisation_id == signature.organisation_id,
-                    Invitation.state == InvitationState.SIGNED.value,
-                )
-                .order_by(Contact.position, Invitation.id)
-            ).first()
-        if invitation is None:
-            log.warning("signature %s has no invitation to notify", signature.id)
-            continue
-        contact = invitation.contact
-        if invitation.state == InvitationState.UNSUBSCRIBED.value:
-            continue
-        if contact.address_state == "bounced":
-            continue
-        targets.append((invitation, contact))
-    blocked = _suppressed(session, [c.email for _, c in targets])
-    return [(i, c) for i, c in targets if c.email.lower() not in blocked]
-
-
-def queue_notices(session: Session, campaign: Campaign, *, now: datetime) -> list[int]:
-    """Queue one "delivered" notice per signatory contact, with the PDF of its language."""
-    from worker.settings import get_settings
-
-    row = final_row(session, campaign.id)
-    if row is None or row.raw is None:
-        return []
-    pdfs = attached_pdfs(row.raw)
-    letters = build_letters(session, campaign)
-    secret = get_settings().secret()
-    sender = definition_value(campaign, "sender")
-    recipient = definition_value(campaign, "ministry", "recipient")
-    ids: list[int] = []
-    for invitation, contact in _notice_targets(session, campaign, letters):
-        lang = invitation.language or contact.language
-        if lang not in letters:
-            lang = next(iter(letters))
-        filename = pdf_filename(campaign, lang)
-        pdf = pdfs.get(filename)
-        letter = letters[lang]
-        listed = next(
-            (s.name for s in letter.signatories if s.organisation_id == invitation.organisation_id),
-            None,
-        )
-        if pdf is None or listed is None:
-            continue
-        context = contact_context(
-            campaign,
-            invitation,
-            kind=NOTICE_KIND,
-            secret=secret,
-            extra={
-                "listed_name": listed,
-                "count": letter.count,
-                "signatory_count_text": letter_context_count(letter.count, lang),
-                "recipient_name": localised(recipient.get("name"), lang),
-                "recipient_title": localised(recipient.get("title"), lang),
-                "pdf_name": filename,
-            },
-        )
-        rendered = render_email(NOTICE_KIND, lang, context)
-        token: str = context["token"]
-        message_id = tokens.message_id(token, NOTICE_KIND, 0, sender["reply_domain"])
-        raw = compose(
-            sender=(localised(sender["name"], lang), sender["address"]),
-            to=[(context["display_name"], contact.email)],
-            reply_to=context["reply_address"],
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            message_id=message_id,
-            date=now,
-            headers={
-                "List-Unsubscribe": f"<{context['unsubscribe_mailto']}>",
-                "Content-Language": lang,
-                "Auto-Submitted": "auto-generated",
-                "X-Auto-Response-Suppress": "All",
-            },
-            attachments=[Attachment(filename, pdf)],
-        )
-        prepared = PreparedEmail(
-            envelope_from=tokens.sender_bounce_address(sender, token),
-            recipients=(contact.email,),
-            message_id=message_id,
-            subject=rendered.subject,
-            language=lang,
-            raw=raw,
-        )
-        notice = queue_email(
-            session,
-            campaign_id=campaign.id,
-            kind=NOTICE_KIND,
-            sequence=0,
-            prepared=prepared,
-            contact_id=contact.id,
-            invitation_id=invitation.id,
-            dedupe_key=notice_dedupe_key(campaign.id, contact.id),
-        )
-        if notice is not None and notice.state == OutboxState.QUEUED.value:
-            ids.append(notice.id)
-    publish_after_commit(session, ids)
-    return ids
-
-
-def letter_context_count(count: int, lang: str) -> str:
-    from worker.actions.letter import count_text
-
-    return count_text(count, lang)
-
-
 # ---------------------------------------------------------------------------------------------
 # A person's decisions: approve, resolve
 
@@ -514,22 +249,27 @@ def refresh_held_letter(session: Session, campaign: Campaign, *, now: datetime) 
         action="final_letter.rebuilt",
         from_state=row.state,
         to_state=row.state,
-        detail={"outbox_id": row.id, "previous_digests": digests, **_letter_detail(letters, pdfs)},
+        detail={"outbox_id": row.id, "previous_digests": digests, **letter_detail(letters, pdfs)},
     )
     return True
 
 
-def raw_sha256(row: OutboundMessage) -> str:
-    return hashlib.sha256(row.raw or b"").hexdigest()
-
-
 def approve(
-    session: Session, campaign: Campaign, *, actor: str, now: datetime, expected_sha256: str | None
+    session: Session,
+    campaign: Campaign,
+    *,
+    actor: str,
+    now: datetime,
+    expected_sha256: str | None,
+    expected_list_hash: str | None = None,
 ) -> OutboundMessage:
     """AWAITING_APPROVAL -> DELIVERING: the held final letter is queued, as the lead saw it.
 
     `expected_sha256` is the hash of the message the lead was shown; if it changed since, the
-    approval is refused (look again). The caller commits; the send is published after commit.
+    approval is refused (look again). The signatory list must have no problem to fix and be
+    the list last previewed (`expected_list_hash`, else the last recorded preview). The
+    message is dated now, when it is released. The caller commits; the send is published
+    after commit.
     """
     if campaign.state != CampaignState.AWAITING_APPROVAL.value:
         hint = {
@@ -551,6 +291,12 @@ def approve(
             f"campaign {campaign.slug}: the final letter changed since it was shown to you "
             "(a signature changed); run the approve command again to see the new version"
         )
+    check_list(
+        session, campaign, expected_list_hash, message_shown=expected_sha256 is not None
+    )
+    shown = raw_sha256(row)
+    if row.raw is not None:
+        row.raw = redated(row.raw, now)
     audit.move(
         session, row, OUTBOX_TRANSITIONS, OutboxState.QUEUED, actor=actor, action="approved",
     )  # fmt: skip
@@ -561,7 +307,8 @@ def approve(
     audit.move(
         session, campaign, CAMPAIGN_TRANSITIONS, CampaignState.DELIVERING,
         actor=actor, action="final_letter.approved",
-        detail={"outbox_id": row.id, "raw_sha256": raw_sha256(row)},
+        detail={"outbox_id": row.id, "raw_sha256": raw_sha256(row), "shown_sha256": shown,
+                "list": last_preview(session, campaign)},
     )  # fmt: skip
     publish_after_commit(session, [row.id])
     return row

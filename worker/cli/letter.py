@@ -14,7 +14,7 @@ from rich.table import Table
 
 from worker.actions import deliver
 from worker.actions.forecast import missed_mail_warning
-from worker.actions.letter import render_letter
+from worker.actions.letter import build_letters, build_signatories, render_letter
 from worker.cli.apps import app, campaign_app, outbox_app
 from worker.cli.console import make_console
 from worker.core.states import CampaignState
@@ -55,7 +55,12 @@ def letter(
     with session_scope() as session:
         row = deliver.campaign_by_slug(session, campaign)
         data = render_letter(session, row, lang, fmt, now)  # type: ignore[arg-type]
-        session.rollback()  # rendering stores nothing
+        session.rollback()  # rendering stores nothing but the note that the lead saw the list
+        seen = deliver.record_preview(session, row, actor=_who(None))
+    typer.echo(
+        f"signatory list: {seen['count']} organisations, list hash {seen['list_hash'][:16]}",
+        err=True,
+    )
     if output is None:
         typer.echo(data.decode("utf-8"), nl=False)
         return
@@ -88,8 +93,6 @@ def approve(
         folder = get_settings().data_dir / "letters" / campaign / digest[:12]
         folder.mkdir(parents=True, exist_ok=True)
         pdfs = deliver.attached_pdfs(final.raw)
-        from worker.actions.letter import build_letters
-
         letters = build_letters(session, row)
         table = Table(title=f"Final letter of {campaign}")
         table.add_column("Language")
@@ -111,7 +114,14 @@ def approve(
         typer.echo(f"To: {final.recipients[0]}")
         typer.echo(f"Cc: {', '.join(final.recipients[1:]) or '-'}")
         warning = missed_mail_warning(session, row)
-        session.rollback()
+        signatories = build_signatories(session, row)
+        typer.echo(
+            f"Signatory list: {signatories.count} organisations, "
+            f"list hash {signatories.digest()[:16]} (the same in every language, PDF and email)"
+        )
+        for item in signatories.problems:
+            typer.echo(f"  - [{'must fix' if item.blocking else 'confirm'}] {item.message}")
+        seen = deliver.record_preview(session, row, actor=_who(by))
     if warning:
         make_console(stderr=True, highlight=False).print(warning, style="bold red")
     if not yes and not typer.confirm("Send this letter to the ministry now?", default=False):
@@ -123,8 +133,9 @@ def approve(
     with session_scope() as session:
         row = deliver.campaign_by_slug(session, campaign)
         sent = deliver.approve(
-            session, row, actor=_who(by), now=datetime.now(UTC), expected_sha256=digest
-        )
+            session, row, actor=_who(by), now=datetime.now(UTC), expected_sha256=digest,
+            expected_list_hash=seen["list_hash"],
+        )  # fmt: skip
         outbox_id = sent.id
     console.print(f"approved: outbox message {outbox_id} is queued for delivery")
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.utils import format_datetime
 from typing import Any
 
 from worker.core import tokens
 from worker.errors import UserError
-from worker.mail.compose import compose
+from worker.mail.compose import Attachment, compose
 from worker.mail.context import contact_context, definition_value, lead_context, localised
 from worker.mail.render import render_email
 from worker.models import Campaign, Invitation
@@ -25,7 +26,9 @@ AUTO_SUBMITTED = {
     "late_reply": "auto-replied",
     "question_forward": "auto-generated",
     "bounce_report": "auto-generated",
+    "delivered_notice": "auto-generated",
 }
+FINAL_KIND = "final_letter"
 _KEY = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 # Mail that asks an NGO to sign carries the one-click unsubscribe link (OUTREACH_PUBLIC_URL).
 ONE_CLICK_KINDS = frozenset({"invitation", "reminder"})
@@ -64,8 +67,10 @@ def prepare_contact_email(
     secret: bytes,
     now: datetime,
     extra: Mapping[str, Any] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> PreparedEmail:
-    """The email of `kind` (invitation, reminder, acknowledgement, late_reply) to one contact.
+    """The email of `kind` (invitation, reminder, acknowledgement, late_reply,
+    delivered_notice with its PDF) to one contact.
 
     Deterministic but for the Date header: the same invitation, kind and sequence always give
     the same Message-ID (`<kind.sequence.TOKEN@reply_domain>`), Reply-To and envelope sender.
@@ -107,6 +112,7 @@ def prepare_contact_email(
         message_id=message_id,
         date=now,
         headers=headers,
+        attachments=list(attachments),
     )
     return PreparedEmail(
         envelope_from=tokens.sender_bounce_address(sender, token),
@@ -165,3 +171,59 @@ def prepare_lead_email(
         language=lang,
         raw=raw,
     )
+
+
+def prepare_ministry_email(
+    campaign: Campaign,
+    context: Mapping[str, Any],
+    *,
+    to: tuple[str, str],
+    cc: Sequence[str],
+    attachments: Sequence[Attachment],
+    now: datetime,
+) -> PreparedEmail:
+    """The final letter to the ministry (`to` is (display name, address)), with its PDFs.
+
+    The Message-ID depends on the campaign only, so a rebuild keeps it.
+    """
+    lang: str = context["lang"]
+    rendered = render_email(FINAL_KIND, lang, context)
+    sender = definition_value(campaign, "sender")
+    message_id = tokens.message_id(campaign.slug, FINAL_KIND, 0, sender["reply_domain"])
+    raw = compose(
+        sender=(localised(sender["name"], lang), sender["address"]),
+        to=[to],
+        cc=[("", address) for address in cc],
+        reply_to=sender["lead_email"],
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        message_id=message_id,
+        date=now,
+        headers={"Content-Language": lang},
+        attachments=list(attachments),
+    )
+    return PreparedEmail(
+        envelope_from=tokens.sender_bounce_address(sender),
+        recipients=(to[1], *cc),
+        message_id=message_id,
+        subject=rendered.subject,
+        language=lang,
+        raw=raw,
+    )
+
+
+_DATE_HEADER = re.compile(rb"^Date:[^\r\n]*(\r?\n[ \t][^\r\n]*)*", re.MULTILINE | re.IGNORECASE)
+
+
+def redated(raw: bytes, when: datetime) -> bytes:
+    """`raw` with its Date: header set to `when` (a held message is dated when it is released,
+    not when it was prepared). Only the header block is touched; the body stays byte for byte."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = raw.partition(b"\n\n")
+    line = b"Date: " + format_datetime(when).encode("ascii")
+    new_head, count = _DATE_HEADER.subn(line, head, count=1)
+    if count == 0:
+        new_head = head + (b"\r\n" if b"\r\n" in head else b"\n") + line
+    return new_head + sep + body
