@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import beat_init, worker_init, worker_process_init
 from kombu import Queue
 
 from worker.logs import install_celery_logging
@@ -92,6 +93,20 @@ def make_app() -> Celery:
 app = make_app()
 install_celery_logging()
 install_celery_publisher()  # actions publish through the port (worker.actions.publisher)
+
+
+@worker_init.connect
+@beat_init.connect
+def _refuse_without_key(**_: Any) -> None:
+    """A worker or beat on a shared database without OUTREACH_SECRET_KEY stops at start with
+    the reason (settings.MissingSecretKey), instead of signing tokens no other host matches."""
+    from worker.settings import MissingSecretKey
+
+    try:
+        get_settings().secret()
+    except MissingSecretKey as exc:
+        print(f"error: {exc}", file=sys.stderr)  # logging is not set up yet
+        raise SystemExit(2) from None  # celery logs and ignores ordinary errors in signals
 
 
 @worker_process_init.connect

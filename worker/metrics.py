@@ -221,8 +221,9 @@ def write_textfile(path: Path, database_url: str | None = None) -> None:
     write_to_textfile(str(path), registry(database_url))
 
 
-def serve(port: int, addr: str = "0.0.0.0", database_url: str | None = None) -> Any:  # noqa: S104
-    """Serve /metrics on `addr:port` in a background thread; returns (server, thread)."""
+def serve(port: int, addr: str = "127.0.0.1", database_url: str | None = None) -> Any:
+    """Serve /metrics on `addr:port` (loopback by default) in a background thread; returns
+    (server, thread)."""
     return start_http_server(port, addr=addr, registry=registry(database_url))
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +12,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,6 +63,8 @@ class Settings(BaseSettings):
     imap_poll_seconds: float = 30.0
     lmtp_host: str = "127.0.0.1"
     lmtp_port: int = 8024
+    # Recipient domains LMTP accepts (comma-separated), besides each campaign's reply_domain.
+    lmtp_domains: str = ""
     secret_key: SecretStr = SecretStr("")  # empty: generated once into data_dir/secret_key
     authserv_id: str = ""  # our own receiving server's Authentication-Results id
     campaigns_dir: Path = Field(default=PROJECT_ROOT / "config" / "campaigns")
@@ -71,6 +77,7 @@ class Settings(BaseSettings):
     log_json: bool = False
     log_level: str = "INFO"
     metrics_port: int = 9808
+    metrics_host: str = "127.0.0.1"  # loopback unless told otherwise (0.0.0.0 in a container)
     beat_stale_seconds: float = 120.0
     # The web console (`outreach web`). public_url: how the world reaches it (https://...);
     # when set, invitations and reminders carry an RFC 8058 one-click unsubscribe link.
@@ -137,17 +144,58 @@ class Settings(BaseSettings):
             folder=unquote(parts.path.lstrip("/")) or "INBOX",
         )
 
+    def is_shared_database(self) -> bool:
+        """A database server (not a SQLite file) that several hosts may use at once."""
+        return not self.resolved_database_url().startswith("sqlite")
+
     def secret(self) -> bytes:
-        """The HMAC key for reply tokens; generated and kept under data_dir on a first run."""
+        """The HMAC key for reply tokens.
+
+        With a database server it must be given (OUTREACH_SECRET_KEY): a key generated per
+        host would make the hosts disagree on every token, so we refuse to start instead.
+        With a SQLite file (one host) it is generated once into data_dir/secret_key, created
+        0600 and complete in one step (no moment where another user could read it).
+        """
         value = self.secret_key.get_secret_value()
         if value:
             return value.encode()
+        if self.is_shared_database():
+            raise MissingSecretKey(
+                "OUTREACH_SECRET_KEY is not set, and the database is a server that several "
+                "hosts may share: a key generated here would not match theirs and every reply "
+                "token would be wrong. Set the same OUTREACH_SECRET_KEY on every host (in the "
+                "environment or config/outreach.env); make one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
         key_file = self.data_dir / "secret_key"
         if not key_file.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            key_file.write_text(secrets.token_urlsafe(48))
-            key_file.chmod(0o600)
+            write_private_file(key_file, secrets.token_urlsafe(48))
         return key_file.read_text().strip().encode()
+
+
+class MissingSecretKey(UserError):
+    """Production settings without the shared HMAC key: refused at start."""
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only, atomically; an existing file is kept.
+
+    The text goes to a temporary file opened 0600 from the start, then is linked into place:
+    a reader sees no file or the whole key, and two processes racing keep the first key.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        # FileExistsError: another process made the key first, and theirs is the key.
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @lru_cache(maxsize=1)

@@ -238,7 +238,9 @@ def health(
 @metrics_app.command("serve")
 def metrics_serve(
     port: Annotated[int | None, typer.Option(help="Default: OUTREACH_METRICS_PORT.")] = None,
-    addr: Annotated[str, typer.Option(help="Address to listen on.")] = "0.0.0.0",  # noqa: S104
+    addr: Annotated[
+        str | None, typer.Option(help="Address to listen on. Default: OUTREACH_METRICS_HOST.")
+    ] = None,
 ) -> None:
     """Serve /metrics for Prometheus (values read from the database at each scrape)."""
     from worker.logs import configure_logging, get_logger
@@ -247,6 +249,7 @@ def metrics_serve(
     configure_logging()
     settings = get_settings()
     chosen = port or settings.metrics_port
+    addr = addr or settings.metrics_host
     serve(chosen, addr)
     get_logger(__name__).info("metrics.serving", addr=addr, port=chosen)
     try:
