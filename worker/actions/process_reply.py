@@ -14,6 +14,8 @@ from worker.actions import audit
 from worker.actions.bounces import record_bounce
 from worker.actions.consent import decline, rename, sign, withdraw
 from worker.actions.notices import queue_contact
+from worker.actions.own_mail import own_message
+from worker.actions.removal import carry_out_removal
 from worker.actions.reply_context import ACTOR, Context, Outcome, move_invitation
 from worker.actions.review import open_review, question
 from worker.actions.suppression import suppress, unsubscribe
@@ -22,7 +24,6 @@ from worker.core.classify import Classification, Intent, classify
 from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
 from worker.core.states import CampaignState, InboundState, InvitationState
 from worker.core.tokens import find_tokens
-from worker.core.withdrawal import wants_withdrawal
 from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
 
 # Campaign states in which answers still change the signatory list.
@@ -37,14 +38,14 @@ def process_reply(
     """Act on one stored message. Idempotent: a message no longer `stored` is left alone.
 
     0. Claim the row (only `stored` rows are processed; the caller commits).
-    1. Read the headers; unreadable -> review.
+    1. Read the headers; unreadable -> review; our own mail come back -> done, no review.
     2. Match it to an invitation (token, our Message-IDs, sender).
     3. Classify it with the texts we sent to that contact removed.
     4. A bounce that matched nothing is matched by the bounced recipient.
     5. Unmatched -> review.
     6. Verify the sender (not for bounces and auto-replies, which change no answer).
     7. After the deadline -> late handling.
-    8. Act on the intent.
+    8. Act on the intent (a removal request first: core.withdrawal decides what comes off).
     """
     # 0.
     inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
@@ -60,6 +61,9 @@ def process_reply(
         return _review(session, inbound, None, None, f"unparseable: {type(exc).__name__}: {exc}")
     if headers.from_address:
         inbound.from_addr = headers.from_address[:320]
+    if (own := own_message(session, headers)) is not None:
+        inbound.state, inbound.classification = InboundState.PROCESSED.value, {"reasons": [own]}
+        return Outcome(inbound.id, inbound.state, "own-mail")
     # 2.
     match = _match(session, headers)
     invitation = session.get(Invitation, match.invitation_id) if match.invitation_id else None
@@ -118,8 +122,11 @@ def process_reply(
         Intent.BOUNCE,
         Intent.AUTO_REPLY,
     ):
-        return _late(ctx, result)
+        return _late(ctx, result, rule)
     # 8.
+    if result.removal is not None:
+        action, review = carry_out_removal(ctx, result, rule)
+        return _done(ctx, action, review=review)
     answers_ack = match.answers_kind == "acknowledgement" or (
         invitation.state == InvitationState.SIGNED.value and result.intent is not Intent.BOUNCE
     )
@@ -273,9 +280,6 @@ def _act(ctx: Context, result: Classification, rule: str) -> Outcome:
     if intent is Intent.QUESTION:
         question(ctx, reason="; ".join(result.reasons) or "question")
         return _done(ctx, "question", state=InboundState.REVIEW)
-    if intent is Intent.UNSUBSCRIBE:
-        unsubscribe(ctx, decided_by=rule)
-        return _done(ctx, "unsubscribed")
     if intent is Intent.AUTO_REPLY:
         return _done(ctx, _auto_reply(ctx, result))
     if intent is Intent.BOUNCE:
@@ -316,15 +320,8 @@ def _bounce(ctx: Context, result: Classification) -> str:
 
 def _ack_reply(ctx: Context, result: Classification, rule: str) -> Outcome:
     """A reply to the acknowledgement (or a second answer after signing)."""
-    text = result.own_text or ""
-    wants_withdraw = result.intent is Intent.DECLINE or (
-        result.intent in (Intent.UNCLEAR, Intent.QUESTION) and wants_withdrawal(text)
-    )
-    if result.intent is Intent.UNSUBSCRIBE:
-        unsubscribe(ctx, decided_by=rule)
-        return _done(ctx, "unsubscribed")
-    if wants_withdraw:
-        decided = rule if result.intent is Intent.DECLINE else "withdraw-keyword"
+    if result.intent is Intent.DECLINE:  # requests to come off the letter were handled in 8.
+        decided = rule
         if ctx.invitation.state == InvitationState.SIGNED.value:
             withdraw(ctx, decided_by=decided)
             return _done(ctx, "withdrawn")
@@ -345,14 +342,14 @@ def _ack_reply(ctx: Context, result: Classification, rule: str) -> Outcome:
     )
 
 
-def _late(ctx: Context, result: Classification) -> Outcome:
+def _late(ctx: Context, result: Classification, rule: str) -> Outcome:
     """After the deadline: record it as late, answer politely, let the lead decide."""
     inbound = ctx.inbound
     assert inbound is not None
     inbound.is_late = True
-    if result.intent is Intent.UNSUBSCRIBE:
-        unsubscribe(ctx, decided_by="late unsubscribe")
-        return _done(ctx, "unsubscribed (late)")
+    if result.removal is not None:
+        action, review = carry_out_removal(ctx, result, f"late: {rule}", late=True)
+        return _done(ctx, f"{action} (late)", review=review)
     already = ctx.session.scalar(
         select(OutboundMessage.id).where(
             OutboundMessage.invitation_id == ctx.invitation.id, OutboundMessage.kind == "late_reply"

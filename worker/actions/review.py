@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from worker.actions import audit
 from worker.actions.consent import decline, sign
 from worker.actions.notices import body_preview, org_name, queue_lead
+from worker.actions.outbox import publish_after_commit
 from worker.actions.reply_context import ACTOR, Context, move_invitation
 from worker.actions.suppression import unsubscribe
 from worker.core.states import (
@@ -123,7 +124,8 @@ def resolve_item(
     1. Only an open item can be resolved; the outcome must be one of `OUTCOMES`.
     2. Anything but `ignore` needs an invitation (the item's, or one named by the person).
     3. A signature cannot be added once the letter is fixed (delivering and later).
-    4. Apply the decision with the same verbs intake uses; the message is processed.
+    4. Apply the decision with the same verbs intake uses; the message is processed; emails it
+       queued are published to the sending queue as soon as the caller commits.
     5. Close the item, audited with the summary.
     """
     # 1.
@@ -183,6 +185,8 @@ def resolve_item(
             summary = f"{invitation.contact.email} unsubscribed"
         if outbox_ids is not None:
             outbox_ids.extend(ctx.outbox_ids)
+        # the acknowledgement goes now, not at the next lease sweep: published on commit
+        publish_after_commit(session, ctx.outbox_ids)
         if inbound is not None:
             inbound.invitation_id = invitation.id
             inbound.campaign_id = campaign.id
