@@ -73,6 +73,8 @@ def make_app() -> Celery:
         timezone="UTC",
         enable_utc=True,
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
+        # One beat ticks among all hosts (a Redis leader lock with takeover; worker/beat.py).
+        beat_scheduler="worker.beat:SingletonScheduler",
         beat_schedule={
             "scan.due": {
                 "task": "scan.due",

@@ -160,6 +160,7 @@ class Invitation(Base):
         UniqueConstraint("campaign_id", "contact_id"),
         # The due-scan reads only pending rows, or invited rows short of a reminder number.
         Index("ix_invitation_due", "campaign_id", "state", "reminders_sent"),
+        Index("ix_invitation_dispatch", "dispatch_until"),  # handed out and not yet taken
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from worker.core.retry import RetryPolicy
 from worker.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,10 +72,17 @@ class Settings(BaseSettings):
     campaigns_dir: Path = Field(default=PROJECT_ROOT / "config" / "campaigns")
     templates_dir: Path = Field(default=PROJECT_ROOT / "templates")
     scan_interval_seconds: float = 5.0
-    outbox_lease_seconds: int = 300
+    # A claim on outbox rows; a live worker extends it every quarter lease, so a dead one's
+    # rows are sent again within about this many seconds.
+    outbox_lease_seconds: int = 20
     outbox_batch_size: int = 100  # rows per task: fewer round trips, bounded memory
-    outbox_max_attempts: int = 8
     outbox_retry_base_seconds: float = 60.0  # first retry after ~this; doubles each attempt
+    # Temporary failures (4xx, no answer) are retried this long after the first attempt, then
+    # the row fails with the last answer (an MTA's queue lifetime; Postfix keeps 5 days).
+    outbox_retry_window_seconds: float = 3 * 24 * 3600.0
+    # How far ahead the scan hands work to the queue (at the relay's rate), and how long a
+    # hand-out stands before a lost task is assumed: the backlog in the broker stays bounded.
+    dispatch_window_seconds: float = 30.0
     log_json: bool = False
     log_level: str = "INFO"
     metrics_port: int = 9808
@@ -84,6 +93,12 @@ class Settings(BaseSettings):
     public_url: str = ""
     web_host: str = "127.0.0.1"
     web_port: int = 8080
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            window=timedelta(seconds=self.outbox_retry_window_seconds),
+            base=timedelta(seconds=self.outbox_retry_base_seconds),
+        )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

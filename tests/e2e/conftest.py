@@ -235,6 +235,7 @@ def service_env(env: dict[str, str], sink: SmtpSink, imap_url: str = "") -> dict
         "OUTREACH_SMTP_RATE_PER_MINUTE": "600000",
         "OUTREACH_SCAN_INTERVAL_SECONDS": "0.5",
         "OUTREACH_OUTBOX_LEASE_SECONDS": "4",
+        "OUTREACH_DISPATCH_WINDOW_SECONDS": "5",
         "OUTREACH_OUTBOX_RETRY_BASE_SECONDS": "0.3",
         "OUTREACH_LOG_JSON": "false",
         "PYTHONPATH": str(REPO),

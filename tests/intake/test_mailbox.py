@@ -89,8 +89,6 @@ def test_invitation_sent_by_smtp_answered_in_mailbox_is_signed_with_acknowledgem
             sender=sender,
             limiter=None,
             lease=timedelta(minutes=5),
-            max_attempts=3,
-            retry_base_seconds=1,
         )
     finally:
         sender.close()

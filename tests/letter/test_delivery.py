@@ -47,7 +47,7 @@ def _send(
     try:
         return outbox.send_batch(
             session_factory(url), ids, sender=sender, limiter=None, lease=LEASE,
-            max_attempts=3, retry_base_seconds=1, clock=(lambda: now) if now else None,
+            clock=(lambda: now) if now else None,
         )  # fmt: skip
     finally:
         sender.close()
@@ -178,7 +178,7 @@ def test_approval_gate_holds_the_letter_until_a_lead_approves(
     assert _send(db_url, [row.id], sink).sent == 0
     with session_factory(db_url)() as s, s.begin():
         later = NOW + timedelta(days=1)
-        redrive = outbox.due_for_redrive(s, now=later, lease=LEASE, max_attempts=3)
+        redrive = outbox.due_for_redrive(s, now=later, lease=LEASE)
     assert row.id not in redrive
     assert _prepare(db_url, seed_campaign.id).action == "nothing"
     assert sink.messages() == []
@@ -255,7 +255,7 @@ def test_final_letter_of_a_killed_worker_is_held_never_resent_until_resolved(
     # The scan after the lease expired: the final letter is held for a person.
     later = NOW + LEASE + timedelta(minutes=5)
     with session_factory(db_url)() as s, s.begin():
-        redrive = outbox.due_for_redrive(s, now=later, lease=LEASE, max_attempts=3)
+        redrive = outbox.due_for_redrive(s, now=later, lease=LEASE)
     assert row.id not in redrive
     assert _final_rows(session, seed_campaign)[0].state == OutboxState.HELD.value
     assert _send(db_url, [row.id], sink, now=later).sent == 0

@@ -142,6 +142,7 @@ def celery_env(env: dict[str, str], sink: SmtpSink, redis_db: redis.Redis) -> di
         "OUTREACH_SMTP_RATE_PER_MINUTE": "600000",
         "OUTREACH_SCAN_INTERVAL_SECONDS": "0.5",
         "OUTREACH_OUTBOX_LEASE_SECONDS": "3",
+        "OUTREACH_DISPATCH_WINDOW_SECONDS": "5",
         "OUTREACH_OUTBOX_RETRY_BASE_SECONDS": "0.3",
         "OUTREACH_OUTBOX_BATCH_SIZE": "20",
         "OUTREACH_IMAP_URL": "",

@@ -7,7 +7,10 @@ the bytes to FOLDER/NNNNNN.eml). FOLDER/rules.json, re-read for every RCPT, says
     {"reject": {"bad@x.example": 550},      # answer this code to RCPT for an address
      "storm": {"code": 421, "count": 30},   # the first `count` RCPTs overall get `code`
      "fail_first": {"a@x.example": 2},      # this address gets 451 on its first 2 attempts
-     "hold_data": {"a@x.example": 60}}      # a message to it waits 60 s for the DATA reply
+     "hold_data": {"a@x.example": 60},      # a message to it waits 60 s for the DATA reply
+     "flaky": {"rate": 0.3, "codes": [421, 451]}}  # a random 30% of RCPTs get one of these
+
+Every refused RCPT is appended to FOLDER/refused.jsonl ({"rcpt": ..., "code": ...}).
 
 A held message is announced at once in FOLDER/holding.jsonl and is accepted (logged, 250)
 only if the client is still connected when the hold ends: a client that dies meanwhile has
@@ -22,6 +25,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import re
 import signal
 import subprocess
@@ -55,16 +59,27 @@ class Handler:
         key = address.lower()
         self.attempts[key] = self.attempts.get(key, 0) + 1
         storm = rules.get("storm") or {}
+        flaky = rules.get("flaky") or {}
         if self.rcpt_count <= int(storm.get("count", 0)):
             code = int(storm.get("code", 421))
-            return f"{code} 4.7.0 try again later (storm {self.rcpt_count})"
+            return self._refuse(address, code, f"4.7.0 try again later (storm {self.rcpt_count})")
         if key in (rules.get("reject") or {}):
             code = int(rules["reject"][key])
-            return f"{code} 5.1.1 <{address}>: Recipient address rejected: User unknown"
+            return self._refuse(
+                address, code, f"5.1.1 <{address}>: Recipient address rejected: User unknown"
+            )
         if self.attempts[key] <= int((rules.get("fail_first") or {}).get(key, 0)):
-            return "451 4.3.0 temporary failure, try later"
+            return self._refuse(address, 451, "4.3.0 temporary failure, try later")
+        if flaky and random.random() < float(flaky.get("rate", 0)):
+            code = int(random.choice(flaky.get("codes") or [451]))
+            return self._refuse(address, code, "4.3.0 flaky relay, try later")
         envelope.rcpt_tos.append(address)
         return "250 OK"
+
+    def _refuse(self, address: str, code: int, text: str) -> str:
+        with (self.folder / "refused.jsonl").open("a") as log:
+            log.write(json.dumps({"rcpt": address, "code": code}) + "\n")
+        return f"{code} {text}"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw: bytes = envelope.original_content or envelope.content
@@ -143,6 +158,13 @@ class SmtpSink:
 
     def messages(self) -> list[dict[str, Any]]:
         log = self.folder / "log.jsonl"
+        if not log.exists():
+            return []
+        return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+    def refused(self) -> list[dict[str, Any]]:
+        """Every RCPT the sink refused: {"rcpt": address, "code": code}."""
+        log = self.folder / "refused.jsonl"
         if not log.exists():
             return []
         return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import aiosmtplib
 
+from worker.core.retry import is_temporary
 from worker.settings import SmtpTarget, get_settings
 
 
@@ -41,7 +42,7 @@ class SendResult:
     @property
     def is_temporary(self) -> bool:
         """4xx, no answer at all, and 552 (mailbox full, RFC 5321 §4.5.3.1.10) are retried."""
-        return self.code is None or 400 <= self.code < 500 or self.code == 552
+        return is_temporary(self.code)
 
     @property
     def is_permanent(self) -> bool:
@@ -87,16 +88,26 @@ class Sender:
             results.append(await self.send(envelope))
         return results
 
+    def send_one(self, envelope: Envelope) -> SendResult:
+        """Send one message now, on the reused connection (synchronous)."""
+        if self.target.scheme == "file":
+            return self._capture(envelope)
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(self.send(envelope))
+
     async def send(self, envelope: Envelope) -> SendResult:
-        # A reused connection may have been closed by the relay while idle: that is not the
-        # message's fault, so reconnect once before reporting "no answer".
+        # A reused connection may have been closed by the relay while idle (Postfix answers
+        # "421 4.4.2 timeout exceeded" and hangs up after smtpd_timeout): that is not the
+        # message's fault, so reconnect at once and send again, instead of a retry much later.
         reused = self._smtp is not None and self._smtp.is_connected
-        result = await self._send_once(envelope)
-        if result.code is None and reused:
-            result = await self._send_once(envelope)
+        result, dropped = await self._send_once(envelope)
+        if dropped and reused:
+            result, _ = await self._send_once(envelope)
         return result
 
-    async def _send_once(self, envelope: Envelope) -> SendResult:
+    async def _send_once(self, envelope: Envelope) -> tuple[SendResult, bool]:
+        """The answer, and whether the connection was found dropped before the message."""
         try:
             smtp = await self._connection()
             errors, reply = await smtp.sendmail(
@@ -105,18 +116,25 @@ class Sender:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             # Every recipient refused: the first refusal decides (we send one recipient each).
             first = exc.recipients[0]
-            return SendResult(first.code, f"{first.code} {first.message}")
+            return SendResult(first.code, f"{first.code} {first.message}"), False
+        except aiosmtplib.SMTPServerDisconnected as exc:
+            await self.close_async()
+            return SendResult(None, f"{type(exc).__name__}: {exc}"), True
         except aiosmtplib.SMTPResponseException as exc:
+            # 421 to MAIL FROM on a connection we had left idle: the relay timed it out.
+            dropped = isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code == 421
             if exc.code == 421 or not (self._smtp and self._smtp.is_connected):
                 await self.close_async()  # 421: the server is closing the channel
-            return SendResult(exc.code, f"{exc.code} {exc.message}")
+            return SendResult(exc.code, f"{exc.code} {exc.message}"), dropped
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self.close_async()
-            return SendResult(None, f"{type(exc).__name__}: {exc}")
+            return SendResult(None, f"{type(exc).__name__}: {exc}"), isinstance(
+                exc, ConnectionError
+            )
         if errors:  # some recipients refused, the message went to the others
             refused = "; ".join(f"{addr}: {r.code} {r.message}" for addr, r in errors.items())
-            return SendResult(250, f"250 {reply} (refused: {refused})")
-        return SendResult(250, f"250 {reply}")
+            return SendResult(250, f"250 {reply} (refused: {refused})"), False
+        return SendResult(250, f"250 {reply}"), False
 
     async def _connection(self) -> aiosmtplib.SMTP:
         if self._smtp is not None and self._smtp.is_connected:

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
-from worker.actions import outbox, scan
+from worker.actions import claim, due, outbox, scan
 from worker.celery_app import app
 from worker.core.pacing import sends_inline, split_for_pacing
 from worker.core.schedule import Reminder
@@ -21,14 +20,14 @@ from worker.settings import get_settings
 log = structlog.get_logger(__name__)
 
 _LIMITER: RateLimiter | None = None
-_REDIS: Any = None
 
 
 def reset_process_state() -> None:
-    """After fork: no Redis connection or limiter state is shared with the parent."""
-    global _LIMITER, _REDIS
+    """After fork: no Redis connection or limiter state is shared with the parent, and the
+    child holds claims under its own name."""
+    global _LIMITER
     _LIMITER = None
-    _REDIS = None
+    claim.reset_worker_name()
 
 
 def _limiter(relay: str) -> RateLimiter:
@@ -37,16 +36,6 @@ def _limiter(relay: str) -> RateLimiter:
         settings = get_settings()
         _LIMITER = make_limiter(settings.resolved_redis_url(), relay, settings.smtp_rate_per_minute)
     return _LIMITER
-
-
-def _redis() -> Any:
-    global _REDIS
-    url = get_settings().resolved_redis_url()
-    if url and _REDIS is None:
-        import redis
-
-        _REDIS = redis.Redis.from_url(url)
-    return _REDIS
 
 
 def _now() -> datetime:
@@ -68,8 +57,7 @@ def send_outbox(ids: Sequence[int]) -> dict[str, int]:
         sender=sender,
         limiter=_limiter(sender.relay),
         lease=timedelta(seconds=settings.outbox_lease_seconds),
-        max_attempts=settings.outbox_max_attempts,
-        retry_base_seconds=settings.outbox_retry_base_seconds,
+        policy=settings.retry_policy(),
     )
     _log_report(report)
     return {"claimed": report.claimed, "sent": report.sent, "retry": report.retry}
@@ -77,15 +65,23 @@ def send_outbox(ids: Sequence[int]) -> dict[str, int]:
 
 @app.task(name="scan.due", time_limit=120, soft_time_limit=100)
 def scan_due() -> dict[str, int]:
-    """The beat scan: decide in one transaction, then publish the work after it committed."""
+    """The beat scan: decide in one transaction, then publish the work after it committed.
+
+    What it hands out is marked in the database until the dispatch window ends (a task lost
+    with a worker is handed out again then), and no more than the relay can send in one
+    window stands handed out at once, so the broker never holds a backlog of duplicates.
+    """
     settings = get_settings()
     now = _now()
+    window = timedelta(seconds=settings.dispatch_window_seconds)
     with session_factory()() as session, session.begin():
         plan = scan.plan_scan(
             session,
             now=now,
             lease=timedelta(seconds=settings.outbox_lease_seconds),
-            max_attempts=settings.outbox_max_attempts,
+            policy=settings.retry_policy(),
+            budget=due.dispatch_budget(settings.smtp_rate_per_minute, window),
+            dispatch_until=now + window,
         )
     for campaign_id in sorted(set(plan.deliver) | set(plan.closed)):
         app.send_task("delivery.prepare", args=[campaign_id])
@@ -94,16 +90,11 @@ def scan_due() -> dict[str, int]:
     dispatched = 0
     size = settings.outbox_batch_size
     for work in plan.work:
-        invitations = _not_dispatched(
-            work.campaign_id, "invitation", [(i, 0) for i in work.invitations]
-        )
-        for start in range(0, len(invitations), size):
-            ids = [i for i, _ in invitations[start : start + size]]
+        for start in range(0, len(work.invitations), size):
+            ids = work.invitations[start : start + size]
             app.send_task("scan.invite", args=[work.campaign_id, ids])
             dispatched += len(ids)
-        reminders = _not_dispatched(
-            work.campaign_id, "reminder", [(r.invitation_id, r.sequence) for r in work.reminders]
-        )
+        reminders = [[r.invitation_id, r.sequence] for r in work.reminders]
         for start in range(0, len(reminders), size):
             app.send_task("scan.remind", args=[work.campaign_id, reminders[start : start + size]])
             dispatched += len(reminders[start : start + size])
@@ -128,29 +119,6 @@ def _log_report(report: outbox.SendReport) -> None:
             failed=report.failed,
             bounced_contacts=report.bounced_contacts,
         )
-
-
-def _not_dispatched(
-    campaign_id: int, kind: str, items: list[tuple[int, int]]
-) -> list[tuple[int, int]]:
-    """Skip items a recent scan already handed out (a Redis marker that expires with the lease).
-
-    Without it, a backlog bigger than one scan interval would be fanned out again on every
-    scan. Duplicates would still be harmless (rows are locked and checked), only wasteful.
-    """
-    client = _redis()
-    if client is None or not items:
-        return items
-    ttl = max(1, get_settings().outbox_lease_seconds)
-    pipe = client.pipeline(transaction=False)
-    for inv_id, sequence in items:
-        pipe.set(f"outreach:dispatch:{campaign_id}:{kind}:{inv_id}:{sequence}", 1, nx=True, ex=ttl)
-    try:
-        fresh = pipe.execute()
-    except Exception:  # Redis down: better a harmless duplicate than nothing
-        log.warning("scan.dispatch_marker_unavailable")
-        return items
-    return [item for item, ok in zip(items, fresh, strict=True) if ok]
 
 
 def _inline_claim(count: int) -> outbox.ClaimAs | None:
@@ -180,8 +148,8 @@ def _send_claimed(queued: scan.Queued, claim: outbox.ClaimAs | None) -> None:
         sender=sender,
         limiter=_limiter(sender.relay),
         claimer=claim.claimer,
-        max_attempts=settings.outbox_max_attempts,
-        retry_base_seconds=settings.outbox_retry_base_seconds,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+        policy=settings.retry_policy(),
     )
     _log_report(report)
 

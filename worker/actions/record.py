@@ -1,0 +1,128 @@
+"""Write one relay answer to its outbox row, committed before the next message goes out.
+
+So a worker killed mid-batch forgets at most the message in flight: every earlier answer is
+already stored, and only that one row is sent again (with the same Message-ID) after its lease.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from worker.actions import audit
+from worker.actions.claim import ACTOR, Claimed, SendReport
+from worker.core.retry import RetryPolicy, Verdict, decide
+from worker.core.states import INVITATION_TRANSITIONS, InvitationState, OutboxState
+from worker.mail.smtp import SendResult
+from worker.models import Contact, Invitation, OutboundMessage, Suppression
+
+# Kinds whose 550 means this contact's address is dead for the campaign.
+CONTACT_KINDS = frozenset({"invitation", "reminder"})
+
+
+def record_result(
+    session: Session,
+    row: Claimed,
+    result: SendResult,
+    *,
+    now: datetime,
+    claimer: str,
+    policy: RetryPolicy,
+    report: SendReport,
+) -> Verdict | None:
+    """Store the answer to one attempt (only while the claim is still ours; else None).
+
+    0. 2xx: sent. 1. temporary (4xx, 552, no answer): retry after a backoff while the retry
+    window lasts, then failed with this last answer. 2. other 5xx: failed at once, never
+    retried. 3. a 550 to a contact bounces that address: the contact, its invitation and a
+    suppression row record it so no further mail goes there.
+    """
+    decision = decide(
+        result.code,
+        attempts=row.attempts,
+        first_attempt_at=row.first_attempt_at or now,
+        now=now,
+        policy=policy,
+        spread=random.random(),  # jitter, not a secret
+    )
+    t = OutboundMessage
+    done = cast(
+        "CursorResult[Any]",
+        session.execute(
+            update(t)
+            .where(t.id == row.id, t.claimed_by == claimer, t.state == OutboxState.SENDING.value)
+            .values(
+                state=decision.verdict.value,
+                last_smtp_code=result.code,
+                last_smtp_reply=result.reply[:2000],
+                sent_at=now if decision.verdict is Verdict.SENT else None,
+                next_attempt_at=decision.next_attempt_at,
+                lease_until=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        ),
+    ).rowcount
+    if not done:  # the lease ran out and someone else holds (or finished) the row
+        return None
+    if decision.verdict is Verdict.SENT:  # 0
+        report.sent += 1
+    elif decision.verdict is Verdict.RETRY:  # 1
+        report.retry += 1
+    else:  # 1 (window passed) and 2
+        report.failed += 1
+        audit.record(
+            session,
+            actor=ACTOR,
+            entity="outbound_message",
+            entity_id=row.id,
+            action="send_failed",
+            campaign_id=row.campaign_id,
+            from_state=OutboxState.SENDING.value,
+            to_state=OutboxState.FAILED.value,
+            detail={
+                "code": result.code,
+                "reply": result.reply[:500],
+                "attempts": row.attempts,
+                "why": decision.reason,
+            },
+        )
+        if result.code == 550 and row.kind in CONTACT_KINDS and row.contact_id is not None:  # 3
+            bounce_contact(session, row, result, now=now)
+            report.bounced_contacts.append(row.contact_id)
+    return decision.verdict
+
+
+def bounce_contact(session: Session, row: Claimed, result: SendResult, *, now: datetime) -> None:
+    """The relay refused the address for good: no further mail goes to it."""
+    contact = session.get(Contact, row.contact_id)
+    if contact is None:
+        return
+    contact.address_state = "bounced"
+    contact.updated_at = now
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(Suppression)
+        .values(email=contact.email.lower(), reason="bounced", campaign_id=row.campaign_id)
+        .on_conflict_do_nothing()
+    )
+    if row.invitation_id is not None:
+        invitation = session.get(Invitation, row.invitation_id)
+        if invitation is not None and InvitationState.BOUNCED in INVITATION_TRANSITIONS.get(
+            InvitationState(invitation.state), frozenset()
+        ):
+            audit.move(
+                session,
+                invitation,
+                INVITATION_TRANSITIONS,
+                InvitationState.BOUNCED,
+                actor=ACTOR,
+                action="smtp_rejected",
+                detail={"outbox_id": row.id, "reply": result.reply[:500]},
+            )
