@@ -88,6 +88,7 @@ class ListedOrganisation:
     reading: str  # hiragana, the Japanese filing key
     reading_confirmed: bool
     reading_doubts: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()  # languages it has no name in yet (the lead must give one)
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ def _japanese_entry(sig: SignatureInput, problems: list[LetterProblem]) -> Liste
     oid = sig.organisation_id
     name_ja = display_name(sig, "ja")
     name_en = display_name(sig, "en")
+    missing = tuple(lang for lang, n in (("en", name_en), ("ja", name_ja)) if n is None)
     if name_ja is None:
         name_ja = name_en or f"#{oid}"
         problems.append(LetterProblem(oid, f"{name_ja}: no Japanese name; give name_ja (Latin "
@@ -254,7 +256,7 @@ def _japanese_entry(sig: SignatureInput, problems: list[LetterProblem]) -> Liste
     written = sig.listed_reading if renamed else sig.reading
     confirmed = bool(written) and (renamed or sig.reading_source in CONFIRMED_SOURCES)
     if written and confirmed:
-        return ListedOrganisation(oid, name_en, name_ja, written, True)
+        return ListedOrganisation(oid, name_en, name_ja, written, True, (), missing)
     guess = read_name(name_ja)
     reading = written or guess.reading
     doubts = guess.doubts if not written or written == guess.reading else ()
@@ -264,12 +266,12 @@ def _japanese_entry(sig: SignatureInput, problems: list[LetterProblem]) -> Liste
         oid, f"{name_ja}: {why} as {reading}" + (f" ({detail})" if detail else "")
         + "; confirm it with `outreach letter reading`",
     ))  # fmt: skip
-    return ListedOrganisation(oid, name_en, name_ja, reading, False, doubts)
+    return ListedOrganisation(oid, name_en, name_ja, reading, False, doubts, missing)
 
 
 def _english_key(entry: ListedOrganisation) -> tuple[Any, ...]:
     name = entry.name_en
-    if name == entry.name_ja and not name.isascii():  # no English name yet: file by romaji
+    if "en" in entry.missing:  # no English name yet: filed by the romaji of its reading
         name = str(_romaniser().transliterate(entry.reading))
     return (*english_sort_key(name), entry.organisation_id)
 
