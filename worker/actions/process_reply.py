@@ -16,6 +16,7 @@ from worker.actions.consent import decline, rename, sign, withdraw
 from worker.actions.notices import queue_contact
 from worker.actions.own_mail import own_message
 from worker.actions.removal import carry_out_removal
+from worker.actions.reply_checks import UNPROVEN_BOUNCE, prove_bounce, verify_reply
 from worker.actions.reply_context import ACTOR, Context, Outcome, move_invitation
 from worker.actions.review import open_review, question
 from worker.actions.suppression import suppress, unsubscribe
@@ -43,7 +44,8 @@ def process_reply(
     3. Classify it with the texts we sent to that contact removed.
     4. A bounce that matched nothing is matched by the bounced recipient.
     5. Unmatched -> review.
-    6. Verify the sender (not for bounces and auto-replies, which change no answer).
+    6. A bounce must prove it answers our mail (VERP address, our Message-ID returned), else
+       review; any other answer must pass the sender policy (From, DKIM: reply_checks).
     7. After the deadline -> late handling.
     8. Act on the intent (a removal request first: core.withdrawal decides what comes off).
     """
@@ -94,17 +96,15 @@ def process_reply(
     inbound.campaign_id = campaign.id
     ctx = Context(session, campaign, invitation, inbound, now, secret, ACTOR)
     # 6.
-    if result.intent not in (Intent.BOUNCE, Intent.AUTO_REPLY):
-        organisation = invitation.organisation
-        verdict = matching.verify_sender(
-            match=match,
-            from_address=headers.from_address,
-            invited_address=invitation.contact.email,
-            organisation_domains=[str(d) for d in (organisation.domains or [])],
-            auth_results=headers.authentication_results,
-            authserv_id=authserv_id,
-        )
-        inbound.classification["verification"] = list(verdict.reasons)
+    if result.intent is Intent.BOUNCE:
+        proof = prove_bounce(session, inbound, headers, invitation)
+        if proof is None:  # anyone can write a DSN: show it, never act on it
+            why = UNPROVEN_BOUNCE + "; ".join(result.reasons)
+            return _review(session, inbound, campaign, invitation, why)
+        inbound.classification = {**inbound.classification, "bounce_proof": proof}
+        rule = f"{result.reasons[0] if result.reasons else result.intent.value} | {proof}"
+    elif result.intent is not Intent.AUTO_REPLY:
+        verdict = verify_reply(inbound, headers, match, invitation, campaign, authserv_id)
         if not verdict.ok:
             return _review(
                 session,
@@ -115,6 +115,7 @@ def process_reply(
                 + "; ".join(verdict.reasons),
             )
         rule = f"{result.reasons[0] if result.reasons else result.intent.value} | {verdict.rule}"
+        rule = f"{rule} | {verdict.authentication}"
     else:
         rule = result.reasons[0] if result.reasons else result.intent.value
     # 7.
@@ -184,6 +185,7 @@ def _match(session: Session, headers: MessageHeaders) -> matching.Match:
         by_token=by_token,
         by_message_id=by_message_id,
         by_sender=by_sender,
+        from_ambiguous=bool(headers.from_ambiguity),
     )
 
 
