@@ -32,6 +32,9 @@ def _report(campaign: str | None, ping_timeout: float) -> StatusReport:
         return collect_status(session, settings, campaign_slug=campaign, ping_timeout=ping_timeout)
 
 
+QUEUE_OF_ROLE = {"sending": "sending,scheduling,delivery", "intake": "intake"}
+
+
 def render_status(report: StatusReport) -> RenderableType:
     """The report as aligned rich tables (dates in each campaign's timezone)."""
     parts: list[RenderableType] = []
@@ -123,6 +126,11 @@ def render_status(report: StatusReport) -> RenderableType:
         service.add_row("workers", Text("not asked / no answer from the broker", style="yellow"))
     elif report.workers:
         service.add_row("workers", f"{len(report.workers)} answer: {', '.join(report.workers)}")
+        roles = {part for w in report.workers for part in w.split("@")[0].split("-")}
+        for role in ("sending", "intake"):
+            if role not in roles:
+                hint = f"start `outreach worker --queues {QUEUE_OF_ROLE[role]}`"
+                service.add_row("", Text(f"no {role}@ worker answers: {hint}", style="red"))
     else:
         service.add_row(
             "workers", Text("none answers a ping: start `outreach worker`", style="red")

@@ -164,11 +164,17 @@ def worker(
         bool, typer.Option(help="Also run beat inside this worker (one host).")
     ] = False,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    name: Annotated[
+        str | None,
+        typer.Option(help="Node name (default from the queues: sending@host, intake@host)."),
+    ] = None,
 ) -> None:
-    """Run a Celery worker (same as `celery -A worker.celery_app worker -Q ... -c N`)."""
+    """Run a Celery worker (same as `celery -A worker.celery_app worker -Q ... -c N -n NAME`)."""
     from worker.celery_app import app as celery
+    from worker.worker_node import node_name
 
-    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-l", loglevel]
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-l", loglevel,
+            "-n", node_name(queues, name)]  # fmt: skip
     if beat:
         argv.append("-B")
     celery.worker_main(argv)
