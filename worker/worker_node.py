@@ -34,6 +34,10 @@ def node_name(queues: str, override: str | None = None, host: str | None = None)
     return f"{'-'.join(ordered) or 'worker'}@{host}"
 
 
-@worker_process_init.connect
 def _children_leave_sigterm_to_the_parent(**_: Any) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+def stop_gracefully_on_group_sigterm() -> None:
+    """Connect the pool children's SIGTERM handling (idempotent: connected once by its id)."""
+    worker_process_init.connect(_children_leave_sigterm_to_the_parent, weak=False)
