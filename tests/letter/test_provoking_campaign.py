@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import deliver
 from worker.actions.check_campaign import check_campaign
+from worker.actions.confirm_reading import confirm_reading
 from worker.actions.evidence import export_evidence
 from worker.actions.evidence_check import EvidenceInvalid, verify_evidence
 from worker.actions.import_contacts import import_contacts
@@ -135,6 +136,12 @@ def test_provoking_campaign_one_list_everywhere_and_evidence_that_verifies(
     bad_glyph = check_letter_glyph_probe(session, campaign)
     assert "🕊 (U+1F54A)" in bad_glyph
     _import(session, tmp_path, "fix.csv", FIX_NAME)  # the lead supplies the English name
+    with pytest.raises(UserError, match="not kana"):
+        confirm_reading(session, campaign, "green-osaka", "Green", actor="cli:lead")
+    confirm_reading(session, campaign, "green-osaka", "グリーンオオサカ", actor="cli:lead")
+    session.commit()
+    assert _signature(session, "green-osaka").listed_reading == "ぐりーんおおさか"
+    assert not any("グリーン大阪" in str(p) for p in check_letter(session, campaign))
 
     # 4. The list: the coordinator is not on it; filing rules hold in both languages.
     listed = build_signatories(session, campaign)

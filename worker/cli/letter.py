@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from worker.actions import deliver
+from worker.actions.confirm_reading import confirm_reading as confirm_reading_of
 from worker.actions.forecast import missed_mail_warning
 from worker.actions.letter import build_letters, build_signatories, render_letter
 from worker.cli.apps import app, campaign_app, outbox_app
@@ -138,6 +139,21 @@ def approve(
         )  # fmt: skip
         outbox_id = sent.id
     console.print(f"approved: outbox message {outbox_id} is queued for delivery")
+
+
+@campaign_app.command("confirm-reading")
+def confirm_reading(
+    campaign: Annotated[str, typer.Argument(help="Campaign slug.")],
+    org_id: Annotated[str, typer.Argument(help="The organisation's org_id (contacts file).")],
+    reading: Annotated[str, typer.Argument(help="Its reading in hiragana, e.g. にほん...")],
+    by: Annotated[str | None, typer.Option("--by", help="Name recorded in the audit log.")] = None,
+) -> None:
+    """Confirm the reading a Japanese (or Latin) name is filed under in gojūon order; after a
+    rename, the reading of the new name. `campaign check` lists the readings still guessed."""
+    with session_scope() as session:
+        row = deliver.campaign_by_slug(session, campaign)
+        what = confirm_reading_of(session, row, org_id, reading, actor=_who(by))
+    typer.echo(f"confirmed: {what}")
 
 
 @outbox_app.command("resolve")

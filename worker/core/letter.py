@@ -264,7 +264,7 @@ def _japanese_entry(sig: SignatureInput, problems: list[LetterProblem]) -> Liste
     detail = "; ".join(doubts)
     problems.append(LetterProblem(
         oid, f"{name_ja}: {why} as {reading}" + (f" ({detail})" if detail else "")
-        + "; confirm it with `outreach letter reading`",
+        + "; confirm it with `outreach campaign confirm-reading CAMPAIGN ORG_ID READING`",
     ))  # fmt: skip
     return ListedOrganisation(oid, name_en, name_ja, reading, False, doubts, missing)
 
