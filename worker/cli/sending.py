@@ -10,20 +10,17 @@ from zoneinfo import ZoneInfo
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from worker.actions.campaigns import (
     Moved,
-    find_campaign,
     pause_campaign,
     resume_campaign,
     start_campaign,
 )
 from worker.actions.outbox import retry_failed
+from worker.actions.outbox_views import outbox_rows
 from worker.cli.apps import app, campaign_app, outbox_app
 from worker.db import session_scope
-from worker.errors import UserError
-from worker.models import Campaign, OutboundMessage
 
 ACTOR = "cli"
 
@@ -84,24 +81,8 @@ def list_outbox(
     limit: Annotated[int, typer.Option(help="Show at most this many (newest first).")] = 100,
 ) -> None:
     """Outgoing mail with its state and the relay's last answer; times in the campaign's zone."""
-    from worker.core.states import OutboxState
-
-    if state is not None and state not in {s.value for s in OutboxState}:
-        raise UserError(
-            f"--state {state}: unknown; use one of {', '.join(s.value for s in OutboxState)}"
-        )
     with session_scope() as session:
-        query = (
-            select(OutboundMessage, Campaign.slug, Campaign.timezone)
-            .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
-            .order_by(OutboundMessage.id.desc())
-            .limit(limit)
-        )
-        if state:
-            query = query.where(OutboundMessage.state == state)
-        if campaign:
-            query = query.where(Campaign.id == find_campaign(session, campaign).id)
-        rows = session.execute(query).all()
+        rows = outbox_rows(session, state=state, campaign=campaign, limit=limit)
     table = Table(title_justify="left")
     for header, justify in (
         ("id", "right"),
@@ -115,21 +96,17 @@ def list_outbox(
         ("last answer", "left"),
     ):
         table.add_column(header, justify=justify)  # type: ignore[arg-type]
-    for msg, slug, tz_name in reversed(rows):
-        tz = ZoneInfo(tz_name)
-        when = msg.sent_at if msg.state == "sent" else msg.next_attempt_at
-        if msg.state in ("failed", "held", "suppressed"):
-            when = msg.updated_at
+    for row in rows:
         table.add_row(
-            str(msg.id),
-            slug,
-            msg.kind,
-            str(msg.sequence),
-            ", ".join(msg.recipients),
-            msg.state,
-            str(msg.attempts),
-            _local(when, tz),
-            (msg.last_smtp_reply or "")[:80],
+            str(row.id),
+            row.campaign,
+            row.kind,
+            str(row.sequence),
+            row.recipients,
+            row.state,
+            str(row.attempts),
+            row.when,
+            row.last_answer,
         )
     console = _console()
     if not rows:
@@ -164,17 +141,11 @@ def worker(
         bool, typer.Option(help="Also run beat inside this worker (one host).")
     ] = False,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
-    name: Annotated[
-        str | None,
-        typer.Option(help="Node name (default from the queues: sending@host, intake@host)."),
-    ] = None,
 ) -> None:
-    """Run a Celery worker (same as `celery -A worker.celery_app worker -Q ... -c N -n NAME`)."""
+    """Run a Celery worker (same as `celery -A worker.celery_app worker -Q ... -c N`)."""
     from worker.celery_app import app as celery
-    from worker.worker_node import node_name
 
-    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-l", loglevel,
-            "-n", node_name(queues, name)]  # fmt: skip
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-l", loglevel]
     if beat:
         argv.append("-B")
     celery.worker_main(argv)

@@ -1,0 +1,105 @@
+"""Mail in, as use cases: process a stored message in its own transaction, hand stored
+messages to the queue, find the ones whose task was lost, poll the mailbox, listen on LMTP.
+
+The mail adapters (IMAP, LMTP) get the storing use case (`ingest`) from here; the tasks and
+the CLI call these functions and never wire adapters themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import select
+
+from worker.actions.ingest import ingest
+from worker.actions.intake_failures import MAX_ATTEMPTS, record_processing_failure
+from worker.actions.outbox import publish_after_commit
+from worker.actions.process_reply import Outcome, process_reply
+from worker.actions.publisher import get_publisher
+from worker.core.states import InboundState
+from worker.db import session_factory, session_scope
+from worker.mail.inbox import PollResult, poll_mailbox
+from worker.models import InboundMessage
+from worker.settings import get_settings
+
+log = structlog.get_logger(__name__)
+
+# A stored message still unprocessed after this long lost its task (broker restart, crash
+# between commit and enqueue); the poll sweep enqueues it again (processing is idempotent).
+STALE_STORED = timedelta(minutes=2)
+SWEEP_LIMIT = 500
+
+
+def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
+    """Process one stored message in its own transaction; outgoing mail is published on commit.
+
+    A failure leaves the message `stored` (the sweep tries again); after MAX_ATTEMPTS failures
+    it goes to review with the error, so a bug never loses a reply nor loops for ever.
+    """
+    settings = get_settings()
+    try:
+        with session_scope() as session:
+            outcome = process_reply(
+                session,
+                inbound_id,
+                now=now or datetime.now(UTC),
+                secret=settings.secret(),
+                authserv_id=settings.authserv_id,
+            )
+            publish_after_commit(session, outcome.outbox_ids)
+    except Exception as exc:
+        log.exception("intake.process_failed", inbound_id=inbound_id)
+        with session_scope() as session:
+            record_processing_failure(session, inbound_id, exc, max_attempts=MAX_ATTEMPTS)
+        raise
+    log.info(
+        "intake.processed",
+        inbound_id=inbound_id,
+        state=outcome.state,
+        action=outcome.action,
+        invitation_id=outcome.invitation_id,
+    )
+    return outcome
+
+
+def enqueue(inbound_ids: Sequence[int]) -> None:
+    """Hand stored messages to the intake queue (ids only). Call after the commit."""
+    publisher = get_publisher()
+    for inbound_id in inbound_ids:
+        publisher.send("intake.process", [inbound_id], queue="intake")
+
+
+def sweep_stored(now: datetime, older_than: timedelta = STALE_STORED) -> list[int]:
+    """Stored messages whose processing task was lost."""
+    with session_scope() as session:
+        return list(
+            session.scalars(
+                select(InboundMessage.id)
+                .where(
+                    InboundMessage.state == InboundState.STORED.value,
+                    InboundMessage.received_at <= now - older_than,
+                )
+                .order_by(InboundMessage.id)
+                .limit(SWEEP_LIMIT)
+            )
+        )
+
+
+def poll_once(on_stored: Callable[[list[int]], None] | None = enqueue) -> PollResult | None:
+    """One IMAP pass now; None when no mailbox is configured (OUTREACH_IMAP_URL)."""
+    target = get_settings().imap_target()
+    if target is None:
+        return None
+    return poll_mailbox(target, session_factory(), store=ingest, on_stored=on_stored)
+
+
+def start_lmtp(
+    host: str, port: int, on_stored: Callable[[list[int]], None] | None = enqueue
+) -> Any:
+    """Start the LMTP listener in a background thread; call `.stop()` on the result."""
+    from worker.mail.lmtp import start_listener
+
+    return start_listener(session_factory(), host, port, store=ingest, on_stored=on_stored)
