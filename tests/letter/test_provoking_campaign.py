@@ -24,6 +24,7 @@ from worker.actions.evidence import export_evidence
 from worker.actions.evidence_check import EvidenceInvalid, verify_evidence
 from worker.actions.import_contacts import import_contacts
 from worker.actions.letter import build_letters, build_signatories, check_letter
+from worker.actions.status import gather_status
 from worker.errors import UserError
 from worker.models import Campaign, Invitation, Organisation, Signature
 
@@ -203,6 +204,8 @@ def test_provoking_campaign_one_list_everywhere_and_evidence_that_verifies(
     manifest = verify_evidence(folder)
     assert manifest["signatory_count"] == n and manifest["signatory_list_hash"] == listed.digest()
     assert len(build_letters(session, campaign)["ja"].signatories) == n
+    status = gather_status(session, approved_at, "icc-2024").campaigns[0]
+    assert (status.funnel.on_letter, status.letter_list_hash) == (n, listed.digest())
     assert (folder / "organisations/green-osaka/history.json").exists()
     target = folder / "final" / "icc-2024-letter-ja.pdf"
     data = bytearray(target.read_bytes())

@@ -24,7 +24,7 @@ from worker.core.letter import (
 )
 from worker.core.letter_text import check_letter_texts
 from worker.core.states import CampaignState
-from worker.errors import Problem
+from worker.errors import Problem, UserError
 from worker.mail.context import definition_value, letter_html, localised
 from worker.mail.pdf import (
     missing_glyphs,
@@ -194,6 +194,15 @@ def build_signatories(session: Session, campaign: Campaign) -> SignatoryList:
     return signatory_list(coordinators, signature_inputs(session, campaign))
 
 
+def list_summary(session: Session, campaign: Campaign) -> tuple[int, str]:
+    """(count, hash) of the signatory list, for `status`; (0, "") before there can be one."""
+    try:
+        signatories = build_signatories(session, campaign)
+    except UserError:  # a definition without coordinators or letter: nothing to list yet
+        return 0, ""
+    return signatories.count, signatories.digest()
+
+
 def build_letters(
     session: Session, campaign: Campaign, signatories: SignatoryList | None = None
 ) -> dict[str, Letter]:
@@ -245,8 +254,6 @@ def letter_context(
     """Everything templates/letter/ needs to print the letter in `lang` as it stands at `now`."""
     letters = letters or build_letters(session, campaign)
     if lang not in letters:
-        from worker.errors import UserError
-
         raise UserError(
             f"campaign {campaign.slug} has no letter in {lang!r} "
             f"(languages: {', '.join(campaign.languages)})"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions.approval_wait import count_awaiting_approval
 from worker.actions.forecast import schedule_warning
+from worker.actions.letter import list_summary
 from worker.actions.publisher import get_publisher
 from worker.core.states import (
     CampaignState,
@@ -61,6 +62,7 @@ class Funnel:
     review_open: int = 0  # every open review item of the campaign
     no_answer: int = 0  # invited, no answer yet
     not_yet_invited: int = 0
+    on_letter: int = 0  # the one signatory list's count: what both letters and the email print
 
 
 @dataclass
@@ -88,6 +90,7 @@ class CampaignStatus:
     funnel: Funnel
     outbox: OutboxFigures
     schedule_warning: str | None = None  # emails that cannot go before the deadline
+    letter_list_hash: str = ""  # the signatory list's hash, as `approve` shows it
 
 
 @dataclass
@@ -219,6 +222,8 @@ def _campaign_status(session: Session, campaign: Campaign, now: datetime) -> Cam
         tz = ZoneInfo("UTC")
     local_deadline = campaign.deadline.astimezone(tz)
     seconds = (campaign.deadline - now).total_seconds()
+    funnel = _funnel(session, campaign.id)
+    funnel.on_letter, list_hash = list_summary(session, campaign)  # what every output prints
     return CampaignStatus(
         slug=campaign.slug,
         title=campaign.title,
@@ -228,9 +233,10 @@ def _campaign_status(session: Session, campaign: Campaign, now: datetime) -> Cam
         deadline_local=local_deadline.strftime("%Y-%m-%d %H:%M %Z"),
         seconds_to_deadline=seconds,
         time_left=format_duration(seconds),
-        funnel=_funnel(session, campaign.id),
+        funnel=funnel,
         outbox=_outbox_figures(session, now, OutboundMessage.campaign_id == campaign.id),
         schedule_warning=schedule_warning(session, campaign, now),
+        letter_list_hash=list_hash,
     )
 
 

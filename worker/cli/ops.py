@@ -56,6 +56,7 @@ def render_status(report: StatusReport) -> RenderableType:
         ("delivered (SMTP accepted)", "delivered"),
         ("bounced", "bounced"),
         ("signed", "signed"),
+        ("on the letter (one list)", "on_letter"),
         ("declined", "declined"),
         ("questions (wait for a lead)", "questions"),
         ("review items open", "review_open"),
