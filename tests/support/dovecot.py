@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+LDA = "/usr/lib/dovecot/dovecot-lda"
 USER = "signon"
 PASSWORD = "test-password"
 
@@ -93,6 +94,18 @@ class Dovecot:
             client.login(self.user, self.password)
             for raw in messages:
                 client.append(folder or self.folder, raw)
+
+    def deliver(self, raw: bytes, *, mail_from: str, rcpt_to: str) -> None:
+        """Deliver as Postfix's `mailbox_command` does: Dovecot's LDA, envelope sender and the
+        original recipient (a plus-address of this user) on its command line."""
+        done = subprocess.run(
+            [LDA, "-c", str(self.root / "dovecot.conf"), "-d", self.user, "-f", mail_from,
+             "-a", rcpt_to],
+            input=raw, capture_output=True, timeout=30, check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"dovecot-lda exited {done.returncode}: {done.stderr!r}\n"
+                               f"{self.log()}")
 
     def log(self) -> str:
         path = self.root / "dovecot.log"
