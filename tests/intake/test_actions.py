@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import email
+from email import policy
+from email.message import EmailMessage
+
 from sqlalchemy import select
 
 from worker.core.states import InboundState, InvitationState, SignatureState
@@ -303,12 +307,14 @@ def test_japanese_torisage_to_acknowledgement_withdraws(world: World) -> None:
     assert world.session.scalars(select(Signature)).one().state == SignatureState.WITHDRAWN.value
 
 
-def test_answer_after_the_deadline_is_late_gets_a_polite_reply_and_waits_for_the_lead(
+def test_late_signer_before_approval_is_held_and_told_once_the_final_outcome(
     world: World,
 ) -> None:
+    from worker.actions.final_letter import queue_late_outcomes
+
     from .conftest import AFTER_DEADLINE
 
-    world.campaign.state = "closing"
+    world.campaign.state = "closing"  # the seed campaign requires approval: the lead may add it
     world.session.commit()
     kyoto = world.sent("office@kyoto-peace.example")
     outcome = world.receive(
@@ -324,10 +330,24 @@ def test_answer_after_the_deadline_is_late_gets_a_polite_reply_and_waits_for_the
     inbound = world.session.get(InboundMessage, outcome.inbound_id)
     assert inbound is not None and inbound.is_late
     assert world.session.scalars(select(Signature)).all() == []
-    late = world.session.scalars(
-        select(OutboundMessage).where(OutboundMessage.kind == "late_reply")
-    ).one()
+
+    def late_replies() -> list[OutboundMessage]:
+        return list(world.session.scalars(
+            select(OutboundMessage).where(OutboundMessage.kind == "late_reply")
+        ))  # fmt: skip
+
+    assert late_replies() == []  # nothing yet: never "cannot add" and then "listed"
+    world.campaign.state = "delivered"  # the lead did not add it; the letter went
+    world.campaign.delivered_at = AFTER_DEADLINE
+    queue_late_outcomes(world.session, world.campaign, now=AFTER_DEADLINE)
+    queue_late_outcomes(world.session, world.campaign, now=AFTER_DEADLINE)
+    world.session.commit()
+    (late,) = late_replies()
     assert late.recipients == ["office@kyoto-peace.example"]
+    message = email.message_from_bytes(late.raw or b"", policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    body = message.get_body(("plain",))
+    assert body is not None and "すでに提出いたしました" in body.get_content()  # the outcome
 
 
 def test_same_message_twice_counts_once(world: World) -> None:

@@ -22,6 +22,7 @@ from worker.actions.final_letter import (  # re-exported: callers use deliver.<n
     last_preview,
     letter_detail,
     notice_dedupe_key,
+    queue_late_outcomes,
     queue_notices,
     raw_sha256,
     record_preview,
@@ -197,6 +198,7 @@ def advance_delivered(session: Session, campaign_id: int, *, now: datetime) -> O
         detail={"sent_at": sent_at.isoformat()},
     )
     ids = queue_notices(session, campaign, now=now)
+    ids += queue_late_outcomes(session, campaign, now=now)
     return Outcome(campaign.state, "delivered", ids, {"notices": len(ids)})
 
 

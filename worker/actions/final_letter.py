@@ -38,6 +38,7 @@ from worker.models import (
     AuditLog,
     Campaign,
     Contact,
+    InboundMessage,
     Invitation,
     OutboundMessage,
     Signature,
@@ -207,6 +208,45 @@ def _notice_targets(
         targets.append((invitation, contact))
     blocked = suppressed(session, [c.email for _, c in targets])
     return [(i, c) for i, c in targets if c.email.lower() not in blocked]
+
+
+def queue_late_outcomes(session: Session, campaign: Campaign, *, now: datetime) -> list[int]:
+    """After delivery, each late signer the lead did not add hears, once, that the letter went
+    without it (held until now so it is never told "not added" and then "listed")."""
+    from worker.settings import get_settings
+
+    listed = build_signatories(session, campaign).organisation_ids
+    invitations = session.scalars(
+        select(Invitation)
+        .join(InboundMessage, InboundMessage.invitation_id == Invitation.id)
+        .where(
+            Invitation.campaign_id == campaign.id,
+            InboundMessage.is_late.is_(True),
+            InboundMessage.intent == "sign",
+        )
+        .distinct()
+    ).all()
+    ids: list[int] = []
+    for invitation in invitations:
+        contact = invitation.contact
+        if (
+            invitation.organisation_id in listed
+            or invitation.state == InvitationState.UNSUBSCRIBED.value
+            or contact.address_state == "bounced"
+            or suppressed(session, [contact.email])
+        ):
+            continue
+        prepared = prepare_contact_email(
+            campaign, invitation, "late_reply", 0, secret=get_settings().secret(), now=now
+        )
+        row = queue_email(
+            session, campaign_id=campaign.id, kind="late_reply", sequence=0, prepared=prepared,
+            contact_id=contact.id, invitation_id=invitation.id,
+        )  # fmt: skip
+        if row is not None and row.state == OutboxState.QUEUED.value:
+            ids.append(row.id)
+    publish_after_commit(session, ids)
+    return ids
 
 
 def queue_notices(session: Session, campaign: Campaign, *, now: datetime) -> list[int]:

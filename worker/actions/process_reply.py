@@ -357,10 +357,12 @@ def _late(ctx: Context, result: Classification, rule: str) -> Outcome:
             OutboundMessage.invitation_id == ctx.invitation.id, OutboundMessage.kind == "late_reply"
         )
     )
-    if already is None:  # one polite answer per invitation is enough
-        queue_contact(ctx, "late_reply", 0)
     state = CampaignState(ctx.campaign.state)
     awaiting = ctx.campaign.requires_approval and state in AWAITING_LEAD
+    # One story: while the lead may still add it, a late signer is told nothing yet; it hears
+    # the final outcome once (listed: the acknowledgement; not: late_reply after delivery).
+    if already is None and not (awaiting and result.intent is Intent.SIGN):
+        queue_contact(ctx, "late_reply", 0)
     if result.intent is Intent.DECLINE and ctx.invitation.state != InvitationState.SIGNED.value:
         move_invitation(ctx, InvitationState.DECLINED, "declined-late")
     if awaiting or result.intent in (Intent.QUESTION, Intent.UNCLEAR):
