@@ -24,12 +24,14 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from worker.core.states import (
+    AddressState,
     CampaignState,
     InboundState,
     InvitationState,
     OutboxState,
     ReviewState,
     SignatureState,
+    check_sql,
 )
 
 NAMING = {
@@ -77,6 +79,7 @@ class Base(DeclarativeBase):
 
 class Campaign(Base):
     __tablename__ = "campaign"
+    __table_args__ = (CheckConstraint(check_sql("state", CampaignState), name="state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
@@ -134,7 +137,11 @@ class Contact(Base):
 
     __tablename__ = "contact"
     # ix_contact_email: intake finds a reply's sender among every campaign's contacts.
-    __table_args__ = (UniqueConstraint("campaign_id", "email"), Index("ix_contact_email", "email"))
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "email"),
+        Index("ix_contact_email", "email"),
+        CheckConstraint(check_sql("address_state", AddressState), name="address_state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
@@ -145,7 +152,7 @@ class Contact(Base):
     person_name: Mapped[str | None] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(8), default="en")
     position: Mapped[int] = mapped_column(Integer, default=0)
-    address_state: Mapped[str] = mapped_column(String(20), default="ok")  # ok/deferred/bounced
+    address_state: Mapped[str] = mapped_column(String(20), default=AddressState.OK.value)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -158,6 +165,7 @@ class Invitation(Base):
     __tablename__ = "invitation"
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
+        CheckConstraint(check_sql("state", InvitationState), name="state"),
         # The due-scan reads only pending rows, or invited rows short of a reminder number.
         Index("ix_invitation_due", "campaign_id", "state", "reminders_sent"),
         Index("ix_invitation_dispatch", "dispatch_until"),  # handed out and not yet taken
@@ -192,6 +200,7 @@ class OutboundMessage(Base):
     __tablename__ = "outbound_message"
     __table_args__ = (
         UniqueConstraint("dedupe_key"),
+        CheckConstraint(check_sql("state", OutboxState), name="state"),
         Index("ix_outbound_due", "state", "next_attempt_at"),
         Index("ix_outbound_lease", "state", "lease_until"),
         Index("ix_outbound_invitation", "invitation_id"),
@@ -233,7 +242,10 @@ class InboundMessage(Base):
     """A received email, stored raw before anything else happens to it."""
 
     __tablename__ = "inbound_message"
-    __table_args__ = (UniqueConstraint("sha256"),)
+    __table_args__ = (
+        UniqueConstraint("sha256"),
+        CheckConstraint(check_sql("state", InboundState), name="state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -264,7 +276,10 @@ class Signature(Base):
     """One organisation's consent, with the evidence that proves it."""
 
     __tablename__ = "signature"
-    __table_args__ = (UniqueConstraint("campaign_id", "organisation_id"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "organisation_id"),
+        CheckConstraint(check_sql("state", SignatureState), name="state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
@@ -299,6 +314,7 @@ class ReviewItem(Base):
     """Something a campaign lead must look at: unclear replies, questions, failed checks."""
 
     __tablename__ = "review_item"
+    __table_args__ = (CheckConstraint(check_sql("state", ReviewState), name="state"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))

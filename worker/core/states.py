@@ -1,9 +1,10 @@
-"""Every state of a campaign, invitation, outbox row and review item, and the allowed moves."""
+"""Every state of a campaign, invitation, outbox row, received message, review item, signature
+and contact address, and the allowed moves: each state set is declared here once."""
 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 
 class CampaignState(StrEnum):
@@ -133,14 +134,68 @@ class InboundState(StrEnum):
     DUPLICATE = "duplicate"
 
 
+INBOUND_TRANSITIONS: dict[InboundState, frozenset[InboundState]] = {
+    InboundState.STORED: frozenset(
+        {InboundState.PROCESSED, InboundState.REVIEW, InboundState.DUPLICATE}
+    ),
+    InboundState.REVIEW: frozenset({InboundState.PROCESSED}),  # a person resolved it
+    InboundState.PROCESSED: frozenset(),
+    InboundState.DUPLICATE: frozenset(),
+}
+
+
 class ReviewState(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
 
 
+REVIEW_TRANSITIONS: dict[ReviewState, frozenset[ReviewState]] = {
+    ReviewState.OPEN: frozenset({ReviewState.RESOLVED}),
+    ReviewState.RESOLVED: frozenset(),
+}
+
+
 class SignatureState(StrEnum):
     ACTIVE = "active"
     WITHDRAWN = "withdrawn"
+
+
+SIGNATURE_TRANSITIONS: dict[SignatureState, frozenset[SignatureState]] = {
+    SignatureState.ACTIVE: frozenset({SignatureState.WITHDRAWN}),
+    SignatureState.WITHDRAWN: frozenset({SignatureState.ACTIVE}),  # signed again
+}
+
+
+class AddressState(StrEnum):
+    """Whether mail can reach a contact's address (`Contact.address_state`)."""
+
+    OK = "ok"
+    DEFERRED = "deferred"  # a temporary failure; mail still goes (read by nobody yet: a signal)
+    BOUNCED = "bounced"  # a permanent failure; no more mail, the next address is invited
+
+
+ADDRESS_TRANSITIONS: dict[AddressState, frozenset[AddressState]] = {
+    AddressState.OK: frozenset({AddressState.DEFERRED, AddressState.BOUNCED}),
+    AddressState.DEFERRED: frozenset({AddressState.DEFERRED, AddressState.BOUNCED}),
+    AddressState.BOUNCED: frozenset(),
+}
+
+# Every state column, its states, and its table of moves: one declaration, read by the CHECK
+# constraints (models, migration 0002), the audit replay test and the conditional UPDATEs.
+STATE_MACHINES: dict[tuple[str, str], dict[Any, frozenset[Any]]] = {
+    ("campaign", "state"): CAMPAIGN_TRANSITIONS,
+    ("invitation", "state"): INVITATION_TRANSITIONS,
+    ("outbound_message", "state"): OUTBOX_TRANSITIONS,
+    ("inbound_message", "state"): INBOUND_TRANSITIONS,
+    ("review_item", "state"): REVIEW_TRANSITIONS,
+    ("signature", "state"): SIGNATURE_TRANSITIONS,
+    ("contact", "address_state"): ADDRESS_TRANSITIONS,
+}
+
+
+def check_sql(column: str, states: type[StrEnum]) -> str:
+    """The CHECK constraint's condition: the column holds one of the declared states."""
+    return f"{column} IN ({', '.join(repr(s.value) for s in states)})"
 
 
 class IllegalTransition(ValueError):
