@@ -209,6 +209,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.3)
     parser.add_argument("--dead", type=int, default=20)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up the processes too
     folder = Path(tempfile.mkdtemp(prefix=f"bench-crash-{args.scenario}-"))
     name = f"bench_crash_{os.getpid()}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

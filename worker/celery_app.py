@@ -112,6 +112,13 @@ def _refuse_without_key(**_: Any) -> None:
     except MissingSecretKey as exc:
         print(f"error: {exc}", file=sys.stderr)  # logging is not set up yet
         raise SystemExit(2) from None  # celery logs and ignores ordinary errors in signals
+    from worker.hosts import per_host_problems  # one-host setups on a shared database
+
+    problems = per_host_problems(get_settings())
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        raise SystemExit(2)
 
 
 @worker_process_init.connect
