@@ -72,7 +72,8 @@ def test_health_passes_when_every_service_answers(
     builder.beat(builder.now - timedelta(seconds=3))
     code, checks = _health(cli)
     assert code == 0, checks
-    assert set(checks) == {"db", "broker", "smtp", "imap", "beat"}
+    assert set(checks) == {"db", "broker", "smtp", "imap", "beat", "bounces"}
+    assert "too few or too recent" in str(checks["bounces"]["detail"])
     assert checks["imap"]["skipped"] is True  # OUTREACH_IMAP_URL unset: polling is off
 
 
@@ -110,3 +111,23 @@ def test_health_names_an_unmigrated_database(
     assert code == CHECK_BITS["db"]
     assert "outreach db upgrade" in str(checks["db"]["detail"])
     reset_settings()
+
+
+def test_health_reports_a_bounce_path_that_never_brought_a_report(
+    builder: CampaignBuilder, cli: Cli
+) -> None:
+    """Invitations went out two days ago and no DSN ever came back: bit 64, with advice."""
+    from worker.core.bounce_path import MIN_SENT
+    from worker.core.states import OutboxState
+
+    built = builder.campaign("quiet", MIN_SENT, deadline=builder.now + timedelta(days=5))
+    built.campaign.definition = {"sender": {"reply_local_part": "signon",
+                                            "reply_domain": "hrn.example"}}
+    for invitation in built.invitations:
+        row = builder.outbox(invitation, "invitation", OutboxState.SENT)
+        row.sent_at = builder.now - timedelta(days=2)
+    builder.session.commit()
+    code, checks = _health(cli, "-c", "bounces")
+    assert code == CHECK_BITS["bounces"]
+    assert "no delivery report received" in str(checks["bounces"]["detail"])
+    assert "signon+bounce-TOKEN@hrn.example" in str(checks["bounces"]["detail"])

@@ -3,7 +3,7 @@
 Each check returns a `CheckResult`; `run_checks` runs the chosen ones and `exit_code` folds the
 failures into one number, a distinct bit per check, so a health-check log says which one failed:
 
-    db 1, broker 2, smtp 4, imap 8, beat 16, lmtp 32   (0: all chosen checks passed)
+    db 1, broker 2, smtp 4, imap 8, beat 16, lmtp 32, bounces 64   (0: all passed)
 
 A check that does not apply (IMAP polling not configured, mail captured to a folder) passes
 with a note saying so.
@@ -45,9 +45,10 @@ CHECK_BITS: dict[str, int] = {
     "imap": 8,
     "beat": 16,
     "lmtp": 32,
+    "bounces": 64,
 }
 # What `outreach health` checks when no --check is given (lmtp only runs in the intake service).
-DEFAULT_CHECKS = ("db", "broker", "smtp", "imap", "beat")
+DEFAULT_CHECKS = ("db", "broker", "smtp", "imap", "beat", "bounces")
 
 
 def check_db(settings: Settings, timeout: float) -> CheckResult:
@@ -204,6 +205,19 @@ def check_lmtp(settings: Settings, timeout: float) -> CheckResult:
     return CheckResult("lmtp", True, f"LMTP listener at {where} answers")
 
 
+def check_bounces(settings: Settings, timeout: float, now: datetime | None = None) -> CheckResult:
+    """Do delivery reports reach the mailbox? (core.bounce_path says when silence is suspect)."""
+    from worker.actions.bounce_path import bounce_path_verdict
+    from worker.db import session_scope
+
+    try:
+        with session_scope(settings.resolved_database_url()) as session:
+            verdict = bounce_path_verdict(session, now or datetime.now(UTC))
+    except Exception as exc:
+        return CheckResult("bounces", False, f"cannot read mail traffic: {_one_line(exc)}")
+    return CheckResult("bounces", verdict.ok, verdict.detail)
+
+
 CHECKS: dict[str, Callable[[Settings, float], CheckResult]] = {
     "db": check_db,
     "broker": check_broker,
@@ -211,6 +225,7 @@ CHECKS: dict[str, Callable[[Settings, float], CheckResult]] = {
     "imap": check_imap,
     "beat": check_beat,
     "lmtp": check_lmtp,
+    "bounces": check_bounces,
 }
 
 

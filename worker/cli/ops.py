@@ -207,7 +207,8 @@ def health(
     """Are the database, broker, SMTP, IMAP reachable and beat ticking? For container health checks.
 
     Exit status: 0 when every check passed, else the sum of the failed checks' bits:
-    db 1, broker 2, smtp 4, imap 8, beat 16, lmtp 32 (e.g. 18 = broker and beat failed).
+    db 1, broker 2, smtp 4, imap 8, beat 16, lmtp 32, bounces 64 (e.g. 18 = broker and beat
+    failed; bounces: no delivery report arrived although much mail went out a day ago).
     """
     names = check or list(DEFAULT_CHECKS)
     unknown = [n for n in names if n not in CHECKS]
