@@ -16,6 +16,7 @@ from worker.core.letter import (
     CoordinatorInput,
     SignatureInput,
     assemble_letters,
+    printed_names,
     signatory_list,
 )
 from worker.core.letter_text import check_letter_texts
@@ -188,3 +189,10 @@ def test_any_history_every_output_shows_the_same_organisations_and_count(
         body = text.split(LABELS[letter.language]["order_note"])[0]
         positions = [body.rfind(f"  {name}\n") for name in letter.names]
         assert -1 not in positions and positions == sorted(positions)
+
+
+def test_acknowledgement_line_is_the_line_each_letter_prints() -> None:
+    # No Japanese name, asks for "X (UK)": both letters print "X (UK)", and so does the ack.
+    assert printed_names("X", None, "X (UK)", None) == ("X (UK)", "X (UK)")
+    listed = signatory_list([], [_sig(1, "X", None, listed_name_en="X (UK)")])
+    assert (listed.names("en"), listed.names("ja")) == (("X (UK)",), ("X (UK)",))

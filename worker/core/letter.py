@@ -182,6 +182,16 @@ def display_name(sig: SignatureInput, language: str) -> str | None:
     return _first(sig.listed_name_en, sig.organisation_name_en)
 
 
+def printed_names(
+    name_en: str | None, name_ja: str | None, listed_en: str | None, listed_ja: str | None
+) -> tuple[str, str]:
+    """(English line, Japanese line) exactly as the two letters print an organisation: the
+    name it asked for, else its own; a language without a name prints the other one (and
+    the list reports it). Acknowledgements use this too, so they show the printed line."""
+    en, ja = _first(listed_en, name_en), _first(listed_ja, name_ja)
+    return (en or ja or "?"), (ja or en or "?")
+
+
 def coordinator_name(coordinator: CoordinatorInput, language: str) -> str:
     if language == "ja":
         return _first(coordinator.name_ja, coordinator.name_en) or "?"
@@ -244,12 +254,14 @@ def _japanese_entry(sig: SignatureInput, problems: list[LetterProblem]) -> Liste
     name_ja = display_name(sig, "ja")
     name_en = display_name(sig, "en")
     missing = tuple(lang for lang, n in (("en", name_en), ("ja", name_ja)) if n is None)
+    printed_en, printed_ja = printed_names(sig.organisation_name_en, sig.organisation_name_ja,
+                                           sig.listed_name_en, sig.listed_name_ja)  # fmt: skip
     if name_ja is None:
-        name_ja = name_en or f"#{oid}"
+        name_ja = printed_ja
         problems.append(LetterProblem(oid, f"{name_ja}: no Japanese name; give name_ja (Latin "
                                            "script is fine) before approval", blocking=True))
     if name_en is None:
-        name_en = name_ja
+        name_en = printed_en
         problems.append(LetterProblem(oid, f"{name_ja}: no English name; give name_en before "
                                            "approval", blocking=True))
     renamed = bool(sig.listed_name_ja) and sig.listed_name_ja != sig.organisation_name_ja

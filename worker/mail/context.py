@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from worker.core import tokens
+from worker.core.letter import printed_names
 from worker.core.states import InvitationState, SignatureState
 from worker.errors import Problem, UserError
 from worker.mail.render import format_datetime
@@ -155,21 +156,20 @@ def listed_names(
     campaign: Campaign, organisation: Organisation, signature: Signature | None, lang: str
 ) -> list[dict[str, str]]:
     """How the organisation will appear in each language version of the letter."""
-    names = []
-    for version in campaign.languages or [lang]:
-        asked = (
-            (signature.listed_name_ja if version == "ja" else signature.listed_name_en)
-            if signature
-            else None
-        )
-        names.append(
-            {
-                "lang": version,
-                "label": LANGUAGE_LABELS.get(lang, LANGUAGE_LABELS["en"]).get(version, version),
-                "name": asked or organisation_name(organisation, version),
-            }
-        )
-    return names
+    en, ja = printed_names(
+        organisation.name_en,
+        organisation.name_ja,
+        signature.listed_name_en if signature else None,
+        signature.listed_name_ja if signature else None,
+    )  # the exact line each letter prints (worker/core/letter.py)
+    return [
+        {
+            "lang": version,
+            "label": LANGUAGE_LABELS.get(lang, LANGUAGE_LABELS["en"]).get(version, version),
+            "name": ja if version == "ja" else en,
+        }
+        for version in campaign.languages or [lang]
+    ]
 
 
 def contact_context(
