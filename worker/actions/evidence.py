@@ -284,7 +284,10 @@ def export_evidence(
                     "received_by_our_server": _iso(received[inbound.id]),
                     "from": inbound.from_addr,
                     "authentication_results": inbound.auth_results,
-                    "our_verification": (inbound.classification or {}).get("verification"),
+                    "our_verification": {  # our own checks (DKIM by dkimpy, the policy)
+                        key: (inbound.classification or {}).get(key)
+                        for key in ("verification", "authentication", "dkim", "match")
+                    },
                     "classification": inbound.classification,
                     "intent": inbound.intent,
                     "match_method": inbound.match_method,

@@ -29,13 +29,13 @@ def _console() -> Console:
 
 
 def _who(by: str | None) -> str:
-    """Who is acting, for the audit log: --by, else the login name."""
-    if by:
-        return by
+    """Who is acting, for the audit log and the evidence: the login identity, which a person
+    cannot type in; --by only adds on whose behalf ("cli:alice for lead:carol")."""
     try:
-        return f"cli:{getpass.getuser()}"
+        login = f"cli:{getpass.getuser()}"
     except (KeyError, OSError):
-        return f"cli:uid{os.getuid()}"
+        login = f"cli:uid{os.getuid()}"
+    return f"{login} for {by}" if by else login
 
 
 @app.command("letter")
