@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
+import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.actions.review import open_review
 from worker.core.decode import parse_headers
 from worker.core.states import InboundState
+from worker.core.untrusted import db_text
 from worker.models import InboundMessage
+
+log = structlog.get_logger(__name__)
 
 _MAX_SUBJECT = 2000
 
@@ -29,10 +36,15 @@ def ingest(
     """Store `raw` and return the new InboundMessage id, or None when it is a duplicate.
 
     1. The same bytes already stored -> None, nothing written.
-    2. Headers are read for display and dedupe; a message whose headers cannot be read is
-       still stored (processing sends it to review).
+    2. Headers are read for display and dedupe, every text value cleaned of what a database
+       refuses (NUL, lone surrogates); a message whose headers cannot be read is still stored
+       (processing sends it to review).
     3. The same Message-ID already stored with other bytes (the same reply delivered through
        another path, with other trace headers) -> stored as `duplicate` for the record, None.
+    4. If the row still cannot be written, the raw bytes alone are stored in quarantine
+       (state review, the reason in `error`, a review item opened), so intake moves on: the
+       LMTP answer is 250 and the IMAP cursor advances. Only a database that refuses even
+       that raises (then the MTA retries, the poller stops at this UID).
     The caller commits; nothing here talks to the network.
     """
     digest = hashlib.sha256(raw).hexdigest()
@@ -40,34 +52,41 @@ def ingest(
     if session.scalar(select(InboundMessage.id).where(InboundMessage.sha256 == digest)):
         return None
     # 2.
-    message_id: str | None = None
-    from_addr: str | None = None
-    subject: str | None = None
-    auth: str | None = None
-    error: str | None = None
+    fields: dict[str, str | None] = {}
     try:
         headers = parse_headers(raw)
-        message_id = headers.message_id[:998] if headers.message_id else None
-        from_addr = headers.from_address[:320] if headers.from_address else None
-        subject = headers.subject[:_MAX_SUBJECT]
-        auth = "\n".join(headers.authentication_results) or None
+        fields["message_id"] = headers.message_id[:998] if headers.message_id else None
+        fields["from_addr"] = headers.from_address[:320] if headers.from_address else None
+        fields["subject"] = headers.subject[:_MAX_SUBJECT]
+        fields["auth_results"] = "\n".join(headers.authentication_results) or None
     except Exception as exc:  # stored anyway: never drop what we were sent
-        error = f"headers unreadable: {type(exc).__name__}: {exc}"
-    row = InboundMessage(
-        sha256=digest,
-        message_id=message_id,
-        raw=raw,
-        source=source,
-        mailbox=mailbox,
-        uidvalidity=uidvalidity,
-        uid=uid,
-        received_at=now,
-        from_addr=from_addr,
-        subject=subject,
-        auth_results=auth,
-        error=error,
-        state=InboundState.STORED.value,
-    )
+        fields = {"error": f"headers unreadable: {type(exc).__name__}: {exc}"}
+    clean = {k: db_text(v) if v is not None else None for k, v in fields.items()}
+    row_args: dict[str, Any] = {
+        "sha256": digest,
+        "raw": raw,
+        "source": source,
+        "mailbox": mailbox,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "received_at": now,
+    }
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite stores any text, and pysqlite's SAVEPOINT handling is unreliable.
+        return _store_row(session, row_args, clean)
+    try:
+        with session.begin_nested():
+            return _store_row(session, row_args, clean)
+    except DBAPIError as exc:
+        # 4.
+        return _quarantine(session, row_args, f"{type(exc.orig).__name__}: {exc.orig}")
+
+
+def _store_row(
+    session: Session, row_args: dict[str, Any], fields: dict[str, str | None]
+) -> int | None:
+    message_id = fields.get("message_id")
+    row = InboundMessage(**row_args, **fields, state=InboundState.STORED.value)
     # 3.
     earlier = None
     if message_id:
@@ -84,11 +103,22 @@ def ingest(
     session.flush()
     audit.record(
         session,
-        actor=f"intake:{source}",
+        actor=f"intake:{row_args['source']}",
         entity="inbound_message",
         entity_id=row.id,
         action="stored" if earlier is None else "stored-duplicate",
         to_state=row.state,
-        detail={"message_id": message_id, "from": from_addr, "uid": uid},
+        detail={"message_id": message_id, "from": fields.get("from_addr"), "uid": row.uid},
     )
     return None if earlier is not None else row.id
+
+
+def _quarantine(session: Session, row_args: dict[str, Any], reason: str) -> int:
+    """The raw bytes alone, in review with the reason: kept, shown to a person, never acted on."""
+    why = db_text(f"quarantined: the message could not be stored ({reason})")[:4000]
+    row = InboundMessage(**row_args, state=InboundState.REVIEW.value, error=why)
+    session.add(row)
+    session.flush()
+    open_review(session, row, None, None, why)
+    log.warning("intake.quarantined", inbound_id=row.id, reason=reason[:200])
+    return row.id

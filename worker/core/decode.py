@@ -230,7 +230,8 @@ def parse_sender(values: list[str]) -> Sender:
     name = decode_header_value(name_raw) if name_raw else ""
     if _ADDRESS_LIKE.search(name):
         reasons.append(f"from-name-looks-like-address: {name!r}")
-    clean = address.lower() if address and "@" in address else None
+    printable = address.isprintable() and not any(c.isspace() for c in address)
+    clean = address.lower() if address and "@" in address and printable else None
     return Sender(clean, name, tuple(dict.fromkeys(reasons)))
 
 

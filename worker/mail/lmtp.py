@@ -6,7 +6,7 @@ The use case that stores a message is passed in as `store` (mail never imports a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +40,9 @@ class IntakeHandler:
         store: Ingest,
         on_stored: Callable[[list[int]], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        domains: Callable[[], Collection[str]] | None = None,
     ) -> None:
+        self.domains = domains  # None: any domain (tests); the service passes ours
         self.sessions = sessions
         self.store = store
         self.on_stored = on_stored
@@ -51,6 +53,15 @@ class IntakeHandler:
     ) -> str:
         if "\r" in address or "\n" in address or "@" not in address:
             return f"550 5.1.3 <{address}>: not a mailbox address"
+        if self.domains is not None:
+            try:
+                ours = await asyncio.to_thread(self.domains)
+            except Exception:  # database down: the MTA retries later
+                log.exception("lmtp.domains_unavailable")
+                return "451 4.3.0 cannot check the recipient now; try again later"
+            domain = address.rsplit("@", 1)[-1].strip(">").lower()
+            if domain not in {d.lower() for d in ours}:
+                return f"550 5.1.2 <{address}>: we do not receive mail for {domain}"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
@@ -77,11 +88,20 @@ class IntakeHandler:
             return self.store(session, raw, source="lmtp", now=self.clock())
 
 
+# RFC 5321 allows 998 characters a line; real mail (and attackers) send far longer ones. A
+# refusal would bounce the message for good, so we take them and store the bytes as sent.
+MAX_LINE_BYTES = 2 * 1024 * 1024
+
+
+class _LongLinesLMTP(LMTP):
+    line_length_limit = MAX_LINE_BYTES
+
+
 class LMTPController(Controller):
     """An aiosmtpd controller that speaks LMTP instead of SMTP, in its own thread."""
 
     def factory(self) -> LMTP:
-        return LMTP(
+        return _LongLinesLMTP(
             self.handler,
             data_size_limit=MAX_MESSAGE_BYTES,
             enable_SMTPUTF8=True,
@@ -98,9 +118,13 @@ def start_listener(
     store: Ingest,
     on_stored: Callable[[list[int]], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    domains: Callable[[], Collection[str]] | None = None,
 ) -> LMTPController:
-    """Start listening (in a background thread); call `.stop()` to end it."""
-    handler = IntakeHandler(sessions, store, on_stored, clock)
+    """Start listening (in a background thread); call `.stop()` to end it.
+
+    `domains` returns the recipient domains we accept (others get 550); None accepts any.
+    """
+    handler = IntakeHandler(sessions, store, on_stored, clock, domains)
     controller = LMTPController(handler, hostname=host, port=port)
     controller.start()
     log.info("lmtp.listening", host=host, port=port)
