@@ -165,3 +165,29 @@ def test_review_resolve_sign_publishes_the_acknowledgement_on_commit(
     ack = world.session.scalars(
         select(OutboundMessage).where(OutboundMessage.kind == "acknowledgement")).one()
     assert ("outbox.send", [[ack.id]]) in published.sent
+
+
+def test_a_name_typed_into_the_quoted_form_is_kept_asked_about_and_shown_to_the_lead(
+    world: World,
+) -> None:
+    """Outlook users type into our form below their answer: the name is used, not dropped,
+    and both the organisation (acknowledgement) and the lead (review item) are asked."""
+    from support.replies import text_of
+
+    invitation = world.sent(GREEN).raw or b""
+    quoted_form = reply_to(invitation, "Yes, we sign. Our name is in your form below.",
+                           sender=GREEN).replace(
+        b"> Organisation name (as it should appear):",
+        b"> Organisation name (as it should appear): Green Action Kansai")
+    assert b"Green Action Kansai" in quoted_form
+    outcome = world.receive(quoted_form)
+    signature = world.session.scalars(select(Signature)).one()
+    assert signature.state == SignatureState.ACTIVE.value
+    assert signature.listed_name_en == "Green Action Kansai"
+    assert outcome.state == InboundState.REVIEW.value
+    item = world.session.scalars(select(ReviewItem)).one()
+    assert "Green Action Kansai" in item.reason and "quoted form" in item.reason
+    ack = world.sent(GREEN, "acknowledgement")
+    text = text_of(ack.raw or b"")
+    assert 'We read the name "Green Action Kansai" from the form' in text
+    assert "English version: Green Action Kansai" in text
