@@ -139,3 +139,35 @@ def test_lmtp_accepts_only_our_domains(world: World, sessions: sessionmaker[Sess
         controller.stop()
     assert ours.startswith("250") and configured.startswith("250")
     assert foreign.startswith("550") and "elsewhere.example" in foreign
+
+
+@ON_POSTGRES
+def test_a_row_the_database_refuses_is_quarantined_and_lmtp_still_answers_250(
+    world: World, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fault injection: the first INSERT fails inside the database (a CHECK no message passes);
+    the raw bytes still land in review with the reason, and the MTA hears 250."""
+    from sqlalchemy import select, text
+    from support.dovecot import free_port
+    from support.hostile_run import lmtp_deliver
+
+    from worker.mail.lmtp import start_listener
+    from worker.models import InboundMessage, ReviewItem
+
+    with sessions.begin() as session:
+        session.execute(text(
+            "ALTER TABLE inbound_message ADD CONSTRAINT ck_fault CHECK (subject IS NULL)"
+        ))
+    port = free_port()
+    controller = start_listener(sessions, "127.0.0.1", port, store=ingest)
+    try:
+        answer = lmtp_deliver(port, b"From: a@b.example\r\nSubject: boom\r\n\r\nYes\r\n",
+                              "signon@hrn.example")
+    finally:
+        controller.stop()
+    assert answer.startswith("250"), answer
+    world.session.rollback()
+    row = world.session.scalars(select(InboundMessage)).one()
+    assert row.state == "review" and (row.error or "").startswith("quarantined")
+    assert b"Subject: boom" in row.raw
+    assert "ck_fault" in world.session.scalars(select(ReviewItem.reason)).one()
