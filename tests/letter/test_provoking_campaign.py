@@ -134,6 +134,15 @@ def test_provoking_campaign_one_list_everywhere_and_evidence_that_verifies(
     parc = "（特活）アジア太平洋資料センター: reading guessed as あじあたいへいようしりょうせんたー"
     assert parc in text  # the bracketed legal form is not read
     assert not any("[fonts]" in p for p in problems), problems  # 😀 has a glyph
+    definition = dict(campaign.definition)
+    texts = dict(definition["letter_text"])
+    texts["en"] = texts["en"] + "\nSigned by {{ coordinators }}.\n"
+    campaign.definition = {**definition, "letter_text": texts}
+    stray = [p for p in check_letter(session, campaign) if "template syntax" in p.message]
+    lines = len(texts["en"].splitlines())
+    assert [p.where for p in stray] == [f"icc-2024.letter.en.md:{lines}"]
+    campaign.definition = definition
+    session.commit()
     bad_glyph = check_letter_glyph_probe(session, campaign)
     assert "🕊 (U+1F54A)" in bad_glyph
     _import(session, tmp_path, "fix.csv", FIX_NAME)  # the lead supplies the English name

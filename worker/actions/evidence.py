@@ -244,6 +244,10 @@ def export_evidence(
                 "reading_confirmed_by": org.reading_confirmed_by,
                 "coordinator": org.is_coordinator,
                 "on_letter": {"en": org.id in en, "ja": org.id in ja},
+                "agreed_letter_hash": signature.letter_hash if signature else None,
+                "agreed_to_the_letter_text_here": bool(
+                    signature and signature.letter_hash == campaign.letter_hash
+                ),
             }
         )
         files[f"{base}/history.json"] = canonical(_history(session, campaign, org))
