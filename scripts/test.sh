@@ -10,6 +10,7 @@ if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
 .venv/bin/pip install -q -e '.[dev]'
 echo "== ruff";  .venv/bin/ruff check worker tests bench scripts
 echo "== mypy";  .venv/bin/mypy
+echo "== import layers"; .venv/bin/lint-imports
 if [ -f scripts/check-compose.py ]; then echo "== docker-compose.yml"; .venv/bin/python scripts/check-compose.py; fi
 echo "== pytest"
 set +e

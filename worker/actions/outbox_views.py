@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.actions.campaigns import find_campaign
@@ -70,3 +70,13 @@ def outbox_rows(
             )
         )
     return rows
+
+
+def sent_by_kind(session: Session) -> dict[str, int]:
+    """How many emails of each kind went out (all campaigns): the demo's live figures."""
+    rows = session.execute(
+        select(OutboundMessage.kind, func.count())
+        .where(OutboundMessage.state == OutboxState.SENT.value)
+        .group_by(OutboundMessage.kind)
+    ).tuples()
+    return {kind: int(count) for kind, count in rows}

@@ -7,24 +7,11 @@ from pathlib import Path
 
 import typer
 
-from worker.core.classify import classify
+from worker.actions.classify_files import classify_file
 
 
 def _line(path: Path) -> str:
-    result = classify(path.read_bytes())
-    return json.dumps(
-        {
-            "path": str(path),
-            "intent": result.intent.value,
-            "name": result.name,
-            "bounced_recipient": result.bounced_recipient,
-            "transient": result.transient,
-            "reasons": list(result.reasons),
-            "language": result.language,
-            "return_date": result.return_date.isoformat() if result.return_date else None,
-        },
-        ensure_ascii=False,
-    )
+    return json.dumps(classify_file(path), ensure_ascii=False)
 
 
 def classify_command(

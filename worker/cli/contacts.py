@@ -5,18 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import icu
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
-from sqlalchemy import select
 
+from worker.actions.contacts_views import contact_rows
 from worker.actions.import_contacts import import_contacts
 from worker.cli.apps import contacts_app
 from worker.cli.console import make_console
 from worker.db import session_scope
-from worker.errors import NotFound
-from worker.models import Campaign, Contact, Invitation, Organisation
 from worker.settings import get_settings
 
 _PROGRESS_FROM = 200  # organisations; smaller files finish before a bar would help
@@ -75,42 +72,27 @@ def list_contacts(
 ) -> None:
     """Organisations in gojūon order of their reading, with their addresses and invitations."""
     with session_scope() as session:
-        c = session.scalars(select(Campaign).where(Campaign.slug == campaign)).first()
-        if c is None:
-            raise NotFound(f"no campaign {campaign!r}; see `outreach campaign list`")
-        orgs = session.scalars(select(Organisation).where(Organisation.campaign_id == c.id)).all()
-        contacts = session.scalars(select(Contact).where(Contact.campaign_id == c.id)).all()
-        invitations = {
-            i.contact_id: i.state
-            for i in session.scalars(select(Invitation).where(Invitation.campaign_id == c.id))
-        }
-    by_org: dict[int, list[Contact]] = {}
-    for contact in sorted(contacts, key=lambda x: (x.position, x.email)):
-        by_org.setdefault(contact.organisation_id, []).append(contact)
+        orgs = contact_rows(session, campaign)
     table = Table()
     for header in ("org_id", "address", "lang", "invitation"):
         table.add_column(header, overflow="fold")
     table.add_column("organisation (name_ja, reading, name_en)", ratio=1, min_width=16,
-                     overflow="fold")
-    collator = icu.Collator.createInstance(icu.Locale("ja_JP"))
-
-    def gojuon(o: Organisation) -> tuple[int, bytes, str]:
-        return (0 if o.reading else 1, collator.getSortKey(o.reading or o.name_en or o.key), o.key)
-
-    for org in sorted(orgs, key=gojuon):
-        reading = (org.reading or "") + (" *" if org.reading_source == "analyser" else "")
-        for n, contact in enumerate(by_org.get(org.id, [])):
+                     overflow="fold")  # fmt: skip
+    for org in orgs:
+        reading = (org.reading or "") + (" *" if org.reading_from_analyser else "")
+        for n, address in enumerate(org.addresses):
             first = n == 0
             cells = [
                 (org.key + (" (coordinator)" if org.is_coordinator else "")) if first else "",
-                contact.email,
-                contact.language,
-                invitations.get(contact.id, "-"),
+                address.email,
+                address.language,
+                address.invitation,
                 "\n".join(filter(None, (org.name_ja, reading, org.name_en))) if first else "",
             ]
             table.add_row(*cells)
     console = make_console(highlight=False, markup=False)
     console.print(table)
-    console.print(f"{len(orgs)} organisations, {len(contacts)} addresses"
+    addresses = sum(len(o.addresses) for o in orgs)
+    console.print(f"{len(orgs)} organisations, {addresses} addresses"
                   + ("; * reading from the analyser" if any(
-                      o.reading_source == "analyser" for o in orgs) else ""))  # fmt: skip
+                      o.reading_from_analyser for o in orgs) else ""))  # fmt: skip

@@ -50,23 +50,13 @@ def _live_view(demo: object) -> RenderableType:
 
 
 def _figures() -> list[str]:
-    from sqlalchemy import func, select
-
+    from worker.actions.outbox_views import sent_by_kind
     from worker.actions.status import gather_status
     from worker.db import session_scope
-    from worker.models import OutboundMessage
 
     with session_scope() as session:
         report = gather_status(session, datetime.now(UTC))
-        kinds = dict(
-            session.execute(
-                select(OutboundMessage.kind, func.count())
-                .where(OutboundMessage.state == "sent")
-                .group_by(OutboundMessage.kind)
-            )
-            .tuples()
-            .all()
-        )
+        kinds = sent_by_kind(session)
     if not report.campaigns:
         return ["-"] * 10
     f = report.campaigns[0].funnel
