@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -92,7 +93,7 @@ def demo(
 
     if deadline_at <= reminder_at:
         raise typer.BadParameter("--deadline-at must be later than --reminder-at")
-    console = make_console()
+    console = make_console(markup=True)  # our own messages; exception text is escaped
     options = Options(
         root=folder.resolve(),
         reminder_at=reminder_at,
@@ -111,7 +112,7 @@ def demo(
         try:
             result = runner.run(_no_tick)
         except DemoFailed as exc:
-            console.print(f"[red]demo stopped:[/red] {exc}")
+            console.print(f"[red]demo stopped:[/red] {escape(str(exc))}")
             raise typer.Exit(1) from None
     else:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
@@ -124,7 +125,7 @@ def demo(
                 result = runner.run(tick)
             except DemoFailed as exc:
                 live.stop()
-                console.print(f"[red]demo stopped:[/red] {exc}")
+                console.print(f"[red]demo stopped:[/red] {escape(str(exc))}")
                 raise typer.Exit(1) from None
     _print_summary(console, result)
 
