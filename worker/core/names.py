@@ -46,7 +46,8 @@ _TRAILER = re.compile(
     re.IGNORECASE,
 )
 _NOT_A_NAME = re.compile(
-    r"(?:a|an) (?:signator|supporter|signer|co-?sign|endorser|member|partner|participant)|"
+    r"(?:a|an) (?:[a-z-]+ ){0,2}(?:signator|supporter|signer|co-?sign|endorser|member|partner|"
+    r"participant|organi[sz]ation|group|ngo|network)|"
     r"(?:one of|part of|signator|supporter|endorser)\b|(?:well|such|usual)\b"
 )
 _ABBREVIATION_END = re.compile(r"(?:\b(?:Inc|Ltd|Co|Corp|Assn|Int|St|Jr)|\b\w\.\w)\.$")

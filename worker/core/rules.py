@@ -69,7 +69,10 @@ DECLINE = re.compile(
     r"\bdecline\b|\bdeclining\b|\bpass on (?:this|it)\b|\bsit this one out\b|"
     r"\bnot (?:be )?(?:signing|joining|endorsing|participating)\b|\bno,? thank(?:s| you)\b|"
     r"\bnot for us\b|\bnot (?:this|at this) time\b|\bnot (?:on )?this one\b|"
-    r"\bwe(?:'ll| will) pass\b|\bopt(?:ing)? not to\b|"
+    r"\b(?:we|i)(?:'ll| will| must| have to| need to| are going to)? pass\b"
+    r"(?! (?:it|this|that|the|them|along|on to|on the|your))|\bcount us out\b|"
+    r"\b(?:rather not|prefer not to) be (?:listed|named|included|mentioned)\b|"
+    r"\bwould have (?:liked to )?(?:signed|joined|endorsed)\b.{0,60}\bbut\b|\bopt(?:ing)? not to\b|"
     r"\bunfortunately,? (?:we|i) (?:can|will|must)\b|"
     r"\b(?:do not|don't|rather not|never) (?:list|include|add|name|mention|print) (?:us|our "
     r"(?:name|organi[sz]ation))\b|"
@@ -81,7 +84,7 @@ DECLINE = re.compile(
     re.IGNORECASE,
 )
 SIGN = re.compile(
-    r"\b(?:we|i)(?:'ll| will| shall| hereby| do| would like to| would love to| want to| wish to|"
+    r"\b(?:we|i)(?:'ll|'d| will| shall| hereby| do| would like to| would love to| want to| wish to|"
     r" are (?:happy|glad|pleased|delighted|proud) to| gladly| agree to| are signing|"
     r" could| would| might| can| may| (?:could|would|might) (?:possibly|probably|perhaps))?\s+"
     r"(?:sign|endorse|co-?sign)\b(?!\s+up)|"
@@ -89,6 +92,8 @@ SIGN = re.compile(
     r"\b(?:happy|glad|pleased|delighted|proud|honou?red) to (?:sign|endorse|join|co-?sign|"
     r"add our name|be (?:listed|included|a signatory|part of))|"
     r"\bcount us in\b|\bput (?:us|our name) down\b|"
+    r"\b(?:our|the) (?:director|executive director|president|chair(?:person)?|secretary general|"
+    r"organi[sz]ation|board) (?:will|would|can|shall) (?:sign|endorse)\b|"
     r"\bsign us (?:up|on)\b|\badd (?:us|our (?:name|organi[sz]ation|signature))\b|"
     r"\binclude us\b|\bwe(?:'re| are) in\b|\b(?:please |kindly )?list us\b|"
     r"\b(?:we|i) (?:hereby )?(?:endorse|support) (?:the|this|your) (?:joint )?(?:letter|statement)|"
@@ -122,7 +127,8 @@ NEGATION = re.compile(
 )
 CONDITION = re.compile(
     r"\b(?:if|unless|provided|providing|once|assuming|depending|subject to|could|might|(?-i:may)|"
-    r"maybe|perhaps|possibly|probably|consider|considering|whether|but|only)\b|"
+    r"maybe|perhaps|possibly|probably|likely|consider|considering|whether|but|only)\b|"
+    r"\b(?:i|we) (?:think|believe|guess|hope|assume|expect)\b(?! (?:this|that|it)(?: letter)? is)|"
     r"検討|理事会|場合|次第|かもしれ|相談|たら|れば|なら|予定",
     re.IGNORECASE,
 )
@@ -135,6 +141,12 @@ PENDING = re.compile(
     r"\b(?:once|after|when|until|before) (?:our |the |my )?(?:board|committee|management|director|"
     r"members|council)\b|\b(?:board|committee|management)(?:'s)? (?:approval|decision|meeting)\b|"
     r"\bnot yet decided\b|\bget back to you\b|\bneed (?:more )?time\b|\bconsult\b|"
+    r"\banonymous(?:ly)?\b|\b(?:without|not) (?:publishing|listing|naming|printing) (?:us|our "
+    r"name)|(?:団体名|名前|名称)(?:は|を)?(?:出さない|伏せ|非公開|匿名|載せないで)|"
+    r"検討します|前向きに|"
+    r"\b(?:let me|i(?:'ll| will| need to| must| have to)|we(?:'ll| will| need to| must| have to))"
+    r" (?:first )?(?:check|confirm|ask|double-check)\b|\bcheck(?:ing)? with (?:our|my|the) "
+    r"(?:director|board|chair|team|colleagues|management|members|secretariat)\b|"
     r"理事会|検討中|検討(?:して|させて|いたし)|確認中|追って|改めて(?:ご)?(?:連絡|返答|回答|返信)|"
     r"時間がかかり|お待ちいただ",
     re.IGNORECASE,
@@ -194,16 +206,26 @@ def bare_yes(reply: Reply) -> str | None:
 
 
 # Where the deciding clause ends: "we sign and will share it once it is delivered".
-CLAUSE_END = re.compile(r"\b(?:and|so|also|which|who)\b|[;:、]|\s[-–—]\s")
+CLAUSE_END = re.compile(
+    r"\b(?:and|so|also|which|who)\b|[;:、]|\s[-–—]\s|,\s*(?=(?:and\s+)?(?:we|i|our|they|it)\b)",
+    re.IGNORECASE,
+)
+# Where an earlier, separate clause ends: "Once it is delivered we will share it; we sign".
+CLAUSE_START = re.compile(r"[;:]|\s[-–—]\s")
 
 
 def _deciding_clause(sentence: str, pattern: re.Pattern[str]) -> str:
-    """The sentence up to the end of the clause holding the commitment."""
+    """The sentence from the start of the commitment's clause to its end.
+
+    A condition before it in the same clause ("If X, we sign") stays in; a separate clause
+    after ", we will share it once ..." or before "...; we sign" does not.
+    """
     m = pattern.search(sentence)
     if not m:
         return sentence
     end = CLAUSE_END.search(sentence, m.end())
-    return sentence[: end.start()] if end else sentence
+    starts = [s.end() for s in CLAUSE_START.finditer(sentence, 0, m.start())]
+    return sentence[starts[-1] if starts else 0 : end.start() if end else len(sentence)]
 
 
 def hedged(sentence: str, *, negations: bool = True) -> str | None:
@@ -239,9 +261,18 @@ TOPIC = re.compile(
 )
 
 
+# Mail meant for someone else that landed here: minutes, agendas, invoices.
+OFF_TOPIC = re.compile(r"\bminutes\b|\bagenda\b|\binvoice\b|\bnewsletter\b|議事録|請求書|会報",
+                       re.IGNORECASE)
+
+
 def is_about_us(reply: Reply) -> bool:
-    """It answers our mail or speaks of the letter (minutes sent to the wrong address do not)."""
-    return reply.is_reply or bool(TOPIC.search(URL.sub(" ", reply.own.text)))
+    """It speaks of the letter, or answers our mail and is not plainly about something else
+    (minutes or an invoice sent to the wrong address)."""
+    text = URL.sub(" ", reply.own.text)
+    if TOPIC.search(text):
+        return True
+    return reply.is_reply and not OFF_TOPIC.search(text)
 
 
 def question(reply: Reply) -> str | None:
