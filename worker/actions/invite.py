@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, joinedload
 
@@ -29,11 +30,13 @@ from worker.core.states import (
     INVITATION_TRANSITIONS,
     CampaignState,
     InvitationState,
+    ReviewState,
     check_transition,
 )
-from worker.models import Campaign, Invitation
+from worker.models import Campaign, Invitation, ReviewItem
 
 ACTOR = "scan"
+log = structlog.get_logger(__name__)
 PrepareFn = Callable[..., Prepared]
 
 
@@ -117,17 +120,9 @@ def invite(
         for inv in _lock_invitations(session, invitation_ids, InvitationState.PENDING)
         if inv.contact.address_state != "bounced"
     ]
-    items = [
-        QueueItem(
-            campaign_id=campaign.id,
-            kind="invitation",
-            sequence=0,
-            prepared=prepare(campaign, inv, "invitation", 0, secret=secret, now=now),
-            contact_id=inv.contact_id,
-            invitation_id=inv.id,
-        )
-        for inv in invitations
-    ]
+    invitations, items = _prepare_each(
+        session, campaign, invitations, "invitation", {}, prepare, secret=secret, now=now
+    )
     done, queued = _queue(session, invitations, items, claim)
     # An invitation whose row already existed was handled before: it is left as it is.
     _mark(
@@ -149,6 +144,78 @@ def invite(
         },
     )
     return queued
+
+
+def _prepare_each(
+    session: Session,
+    campaign: Campaign,
+    invitations: Sequence[Invitation],
+    kind: str,
+    sequences: dict[int, int],
+    prepare: PrepareFn,
+    *,
+    secret: bytes,
+    now: datetime,
+) -> tuple[list[Invitation], list[QueueItem]]:
+    """Render each email on its own: one that cannot be rendered is left out of the batch,
+    stays as it is, and is put before the lead once (render_failed); the others go."""
+    kept: list[Invitation] = []
+    items: list[QueueItem] = []
+    for inv in invitations:
+        sequence = sequences.get(inv.id, 0)
+        try:
+            prepared = prepare(campaign, inv, kind, sequence, secret=secret, now=now)
+        except Exception as exc:  # a bad name or template hits this one email, not the batch
+            render_failed(session, campaign, inv, kind, exc)
+            continue
+        kept.append(inv)
+        items.append(
+            QueueItem(
+                campaign_id=campaign.id,
+                kind=kind,
+                sequence=sequence,
+                prepared=prepared,
+                contact_id=inv.contact_id,
+                invitation_id=inv.id,
+            )
+        )
+    return kept, items
+
+
+def render_failed(
+    session: Session, campaign: Campaign, inv: Invitation, kind: str, exc: Exception
+) -> None:
+    """Name the email that failed and why, in the review queue (once per invitation)."""
+    reason = (
+        f"{kind} to {inv.contact.email} ({inv.organisation.key}) could not be rendered: "
+        f"{type(exc).__name__}: {exc}. Fix the contact or the template; it is retried at "
+        "the next scan and this item can then be resolved."
+    )[:2000]
+    log.warning("invite.render_failed", invitation_id=inv.id, kind=kind, error=str(exc)[:300])
+    already = session.scalar(
+        select(ReviewItem.id).where(
+            ReviewItem.invitation_id == inv.id,
+            ReviewItem.state == ReviewState.OPEN.value,
+            ReviewItem.reason.startswith(f"{kind} to "),
+        )
+    )
+    if already is not None:
+        return
+    item = ReviewItem(
+        campaign_id=campaign.id, invitation_id=inv.id, reason=reason, state=ReviewState.OPEN.value
+    )
+    session.add(item)
+    session.flush()
+    audit.record(
+        session,
+        actor=ACTOR,
+        entity="review_item",
+        entity_id=item.id,
+        action="opened",
+        campaign_id=campaign.id,
+        to_state=ReviewState.OPEN.value,
+        detail={"reason": reason, "invitation_id": inv.id},
+    )
 
 
 def _mark(
@@ -212,17 +279,9 @@ def remind(
         for inv in _lock_invitations(session, list(wanted), InvitationState.INVITED)
         if inv.reminders_sent + 1 == wanted[inv.id] and inv.contact.address_state != "bounced"
     ]
-    items = [
-        QueueItem(
-            campaign_id=campaign.id,
-            kind="reminder",
-            sequence=wanted[inv.id],
-            prepared=prepare(campaign, inv, "reminder", wanted[inv.id], secret=secret, now=now),
-            contact_id=inv.contact_id,
-            invitation_id=inv.id,
-        )
-        for inv in invitations
-    ]
+    invitations, items = _prepare_each(
+        session, campaign, invitations, "reminder", wanted, prepare, secret=secret, now=now
+    )
     done, queued = _queue(session, invitations, items, claim)
     # One UPDATE per reminder number (a batch nearly always holds a single one).
     for sequence in sorted({wanted[inv.id] for inv, _ in done}):
