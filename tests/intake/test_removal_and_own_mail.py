@@ -191,3 +191,17 @@ def test_a_name_typed_into_the_quoted_form_is_kept_asked_about_and_shown_to_the_
     text = text_of(ack.raw or b"")
     assert 'We read the name "Green Action Kansai" from the form' in text
     assert "English version: Green Action Kansai" in text
+
+
+def test_a_request_off_the_letter_after_delivery_changes_nothing_and_goes_to_a_person(
+    world: World,
+) -> None:
+    signature = _signed(world)
+    world.campaign.state = "delivered"
+    world.session.commit()
+    outcome = _answer_ack(world, "Please remove us from the list of signatories.")
+    world.session.refresh(signature)
+    assert signature.state == SignatureState.ACTIVE.value  # the letter has gone: history
+    assert outcome.state == InboundState.REVIEW.value
+    item = world.session.scalars(select(ReviewItem)).one()
+    assert "after the letter went out" in item.reason

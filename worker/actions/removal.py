@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from worker.actions.consent import active_signature, decline, withdraw
 from worker.actions.reply_context import Context
+from worker.actions.review import LETTER_FIXED
 from worker.actions.suppression import unsubscribe
 from worker.core.classify import Classification
+from worker.core.states import CampaignState
 from worker.core.withdrawal import Removal, RemovalRequest, plan_removal
 
 
@@ -23,12 +25,16 @@ def carry_out_removal(
        declines instead).
     3. Unsubscribe the address when the plan says so.
     4. A late request (after the deadline) always goes before a person as well: the
-       signatory list may already be in a letter awaiting approval.
+       signatory list may already be in a letter awaiting approval. Once the letter is being
+       delivered (or the campaign is over) the signature is history: it is not changed.
     """
     assert result.removal is not None
     evidence = "; ".join(result.reasons)
     # 1.
-    signature = active_signature(ctx.session, ctx.campaign.id, ctx.invitation.organisation_id)
+    fixed = CampaignState(ctx.campaign.state) in LETTER_FIXED
+    signature = None if fixed else active_signature(
+        ctx.session, ctx.campaign.id, ctx.invitation.organisation_id
+    )
     plan = plan_removal(
         RemovalRequest(Removal(result.removal), evidence, result.keeps_signature),
         has_signature=signature is not None,
@@ -38,7 +44,7 @@ def carry_out_removal(
     if plan.withdraw:
         withdraw(ctx, decided_by=decided_by)
         done.append("withdrawn")
-    elif result.removal is Removal.LETTER:
+    elif result.removal is Removal.LETTER and not fixed:
         done.append(decline(ctx, decided_by=decided_by))
     elif signature is not None:
         done.append("signature kept (the message says so)")
@@ -49,5 +55,7 @@ def carry_out_removal(
     review = plan.review
     # 4.
     if late:
-        review = f"late removal request ({', '.join(done)}): {review or evidence}"
+        when = "after the letter went out" if fixed else "after the deadline"
+        review = f"removal request {when} ({', '.join(done) or 'nothing changed'}): " \
+            f"{review or evidence}"
     return " + ".join(done) or "nothing to remove", review
