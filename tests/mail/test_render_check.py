@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -101,6 +102,7 @@ def test_campaign_check_passes_on_good_templates(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    campaign.deadline = datetime.now(UTC) + timedelta(days=30)  # `check` refuses a past one
     session.commit()
     assert _run(monkeypatch, "campaign", "check", "mail-test") == 0, capsys.readouterr().err
     assert "No problems" in capsys.readouterr().out
@@ -141,9 +143,18 @@ def test_preview_shows_the_personalised_japanese_and_english_invitations(
     not (REPO / "worker/actions/load_campaign.py").exists(), reason="campaign loader not present"
 )
 def test_seed_campaign_checks_clean_and_previews_in_both_languages(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
-    seed = REPO / "config/campaigns"
+    # The seed's own dates (May 2024) have passed, and `check` refuses a past deadline: check
+    # a copy whose schedule lies ahead (same times of day, next years).
+    seed = tmp_path / "seed"
+    shutil.copytree(REPO / "config/campaigns", seed)
+    text = (seed / "icc-2024.yaml").read_text(encoding="utf-8")
+    year = datetime.now(UTC).year + 1
+    (seed / "icc-2024.yaml").write_text(text.replace("2024-05-", f"{year}-05-"), encoding="utf-8")
     assert _run(monkeypatch, "campaign", "load", str(seed / "icc-2024.yaml")) == 0
     assert (
         _run(monkeypatch, "contacts", "import", "icc-2024", str(seed / "icc-2024.contacts.csv"))

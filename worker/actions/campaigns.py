@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.actions.forecast import campaign_forecast
+from worker.core.schedule_report import forecast_lines, forecast_problems
 from worker.core.states import CAMPAIGN_TRANSITIONS, CampaignState, InvitationState
-from worker.errors import NotFound, UserError
+from worker.errors import NotFound, Problem, UserError
 from worker.models import Campaign, Invitation
 
 
@@ -37,6 +39,8 @@ class Moved:
     invite_at: datetime
     deadline: datetime
     pending_invitations: int
+    schedule: tuple[str, ...] = ()  # when each remaining email will really go (opening moves)
+    warnings: tuple[str, ...] = ()  # emails that cannot go before the deadline (resume)
 
 
 def _local(value: datetime, tz: str) -> str:
@@ -68,6 +72,22 @@ def _move(
             f"campaign {slug}: its deadline {_local(campaign.deadline, campaign.timezone)} has "
             "passed; move schedule.deadline later in the campaign file and reload it first"
         )
+    # 2b. Opening: every invitation and listed reminder must be able to go before the deadline
+    #     (quiet hours in each recipient's clock, min_reminder_gap); `start` refuses otherwise.
+    lines: list[str] = []
+    problems: list[str] = []
+    if target is CampaignState.OPEN:
+        forecast = campaign_forecast(session, campaign, now)
+        lines, problems = forecast_lines(forecast), forecast_problems(forecast)
+        if problems and action == "start":
+            raise UserError(
+                f"campaign {slug} was not started (it stays a draft): some emails could never "
+                "go before the deadline. Computed times:\n"
+                + "\n".join(f"    {line}" for line in lines)
+                + "\nChange the campaign file, load it again (`outreach campaign load FILE`), "
+                "then start it",
+                [Problem(campaign.source_path or slug, "schedule", p) for p in problems],
+            )
     # 3.
     audit.move(session, campaign, CAMPAIGN_TRANSITIONS, target, actor=actor, action=action)
     campaign.updated_at = now
@@ -84,6 +104,8 @@ def _move(
         campaign.invite_at,
         campaign.deadline,
         int(pending or 0),
+        tuple(lines),
+        tuple(problems),
     )
 
 

@@ -9,7 +9,6 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from worker.actions.check_campaign import check_campaign, find_campaign, invitation_for
@@ -49,13 +48,11 @@ def check(campaign: str = typer.Argument(..., help="Campaign slug, e.g. icc-2024
         )
         _print_forecast(campaign)
         return
-    table = Table(title=f"{campaign}: {len(report.problems)} problem(s)", show_lines=False)
-    table.add_column("where", overflow="fold")
-    table.add_column("field")
-    table.add_column("problem", overflow="fold")
+    # One line per problem, never folded into a table: readable when piped, greppable, and
+    # the same `where [field]: message` form as `campaign load`.
+    typer.echo(f"{campaign}: {len(report.problems)} problem(s)", err=True)
     for problem in report.problems:
-        table.add_row(problem.where, problem.field or "", problem.message)
-    make_console(stderr=True, highlight=False).print(table)
+        typer.echo(f"  - {problem}", err=True)
     typer.echo("Fix these, then run `outreach campaign check` again.", err=True)
     raise typer.Exit(2)
 

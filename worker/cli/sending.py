@@ -42,19 +42,15 @@ def _move(slug: str, verb: Callable[..., Moved]) -> Moved:
 def start(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")]) -> None:
     """Open a draft campaign: invitations go out at its invite_at, reminders follow by schedule."""
     opened = _move(campaign, start_campaign)
-    pending = opened.pending_invitations
     tz = ZoneInfo(opened.timezone)
-    when = (
-        "now (at the next scan)"
-        if opened.invite_at <= datetime.now(UTC)
-        else _local(opened.invite_at, tz)
-    )
     typer.echo(
-        f"campaign {opened.slug} is open: {pending} invitation(s) go out {when}, outside quiet "
-        f"hours; deadline {_local(opened.deadline, tz)}. A worker and beat must be running "
-        "(`outreach worker`, `outreach beat`)."
+        f"campaign {opened.slug} is open; deadline {_local(opened.deadline, tz)}. When each "
+        "email will go (quiet hours and reminder gaps included):"
     )
-    if not pending:
+    for line in opened.schedule:
+        typer.echo(f"  {line}")
+    typer.echo("A worker and beat must be running (`outreach worker`, `outreach beat`).")
+    if not opened.pending_invitations:
         typer.echo("note: no pending invitations; import contacts with `outreach contacts import`")
 
 
@@ -68,7 +64,9 @@ def pause(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")])
 @campaign_app.command("resume")
 def resume(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")]) -> None:
     """Carry on sending a paused campaign; what fell due meanwhile goes out at the next scan."""
-    _move(campaign, resume_campaign)
+    resumed = _move(campaign, resume_campaign)
+    for warning in resumed.warnings:
+        typer.echo(f"WARNING: {warning}", err=True)
     typer.echo(f"campaign {campaign} is open again; due mail goes out at the next scan.")
 
 
@@ -141,11 +139,17 @@ def worker(
         bool, typer.Option(help="Also run beat inside this worker (one host).")
     ] = False,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    name: Annotated[
+        str | None,
+        typer.Option(help="Node name (default from the queues: sending@host, intake@host)."),
+    ] = None,
 ) -> None:
-    """Run a Celery worker (same as `celery -A worker.celery_app worker -Q ... -c N`)."""
+    """Run a Celery worker (same as `celery -A worker.celery_app worker -Q ... -c N -n NAME`)."""
     from worker.celery_app import app as celery
+    from worker.worker_node import node_name
 
-    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-l", loglevel]
+    argv = ["worker", "-Q", queues, "-c", str(concurrency), "-P", "prefork", "-l", loglevel,
+            "-n", node_name(queues, name)]  # fmt: skip
     if beat:
         argv.append("-B")
     celery.worker_main(argv)
