@@ -9,7 +9,7 @@ from worker.actions import audit
 from worker.actions.notices import org_name, queue_lead
 from worker.actions.reply_context import Context, move_invitation
 from worker.actions.suppression import suppress, suppressed_addresses
-from worker.core.states import InvitationState
+from worker.core.states import AddressState, InvitationState
 from worker.core.tokens import make_token
 from worker.models import Contact, Invitation
 
@@ -22,6 +22,8 @@ def record_bounce(
     reasons: list[str],
     smtp_code: int | None = None,
     report_sequence: int | None = None,
+    report_key: str | None = None,
+    move_action: str = "bounced",
 ) -> str:
     """Mark the address; on a permanent failure, invite the organisation's next address.
 
@@ -33,7 +35,7 @@ def record_bounce(
     """
     contact = ctx.contact
     # 1.
-    contact.address_state = "bounced" if permanent else "deferred"
+    contact.address_state = (AddressState.BOUNCED if permanent else AddressState.DEFERRED).value
     audit.record(
         ctx.session,
         actor=ctx.actor,
@@ -49,7 +51,7 @@ def record_bounce(
     if permanent:
         suppress(ctx.session, contact.email, "bounced", ctx.campaign.id, actor=ctx.actor)
         outcome = "bounced"
-        if move_invitation(ctx, InvitationState.BOUNCED, "bounced"):
+        if move_invitation(ctx, InvitationState.BOUNCED, move_action):
             replacement = next_invitation(ctx)
             if replacement is not None:
                 move_invitation(
@@ -76,6 +78,7 @@ def record_bounce(
             "received_at": inbound.received_at if inbound else ctx.now,
             "next_address": replacement.contact.email if replacement else None,
         },
+        key=report_key,
     )
     return outcome
 
@@ -96,7 +99,7 @@ def next_invitation(ctx: Context) -> Invitation | None:
     ):
         if (
             contact.id in invited
-            or contact.address_state == "bounced"
+            or contact.address_state == AddressState.BOUNCED.value
             or contact.email.lower() in suppressed
         ):
             continue

@@ -52,15 +52,20 @@ def queue_contact(
     _remember(ctx, row)
 
 
-def queue_lead(ctx: Context, kind: str, sequence: int, extra: dict[str, Any]) -> None:
-    """Queue an email to the campaign's lead (a forwarded question, a bounce report)."""
+def queue_lead(
+    ctx: Context, kind: str, sequence: int, extra: dict[str, Any], *, key: str | None = None
+) -> None:
+    """Queue an email to the campaign's lead (a forwarded question, a bounce report).
+
+    `key` (default "inbound-<sequence>") makes its Message-ID; reports on something other
+    than a received message name it (e.g. "outbox-42")."""
     ctx.session.flush()
     inbound = ctx.inbound
     prepared = prepare_lead_email(
         ctx.campaign,
         kind,
         sequence,
-        key=f"inbound-{sequence}",
+        key=key or f"inbound-{sequence}",
         now=ctx.now,
         extra={**_thread(ctx), **extra},
         reply_to=inbound.from_addr if inbound and kind == "question_forward" else None,

@@ -11,15 +11,14 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.claim import ACTOR, Claimed, SendReport
 from worker.core.retry import RetryPolicy, Verdict, decide
-from worker.core.states import INVITATION_TRANSITIONS, InvitationState, OutboxState
+from worker.core.states import AddressState, OutboxState
 from worker.mail.smtp import SendResult
-from worker.models import Contact, Invitation, OutboundMessage, Suppression
+from worker.models import Campaign, Contact, Invitation, OutboundMessage
 
 # Kinds whose 550 means this contact's address is dead for the campaign.
 CONTACT_KINDS = frozenset({"invitation", "reminder"})
@@ -99,30 +98,36 @@ def record_result(
 
 
 def bounce_contact(session: Session, row: Claimed, result: SendResult, *, now: datetime) -> None:
-    """The relay refused the address for good: no further mail goes to it."""
+    """The relay refused the address for good: the one bounce path (actions/bounces.py), as
+    for a bounce email. The address is marked and suppressed, the invitation bounced, the
+    organisation's next address invited, and the lead told (published after the commit)."""
+    # bounces -> notices -> outbox -> record: imported here to keep the module graph acyclic.
+    from worker.actions.bounces import record_bounce
+    from worker.actions.outbox import publish_after_commit
+    from worker.actions.reply_context import Context
+    from worker.actions.suppression import suppress
+    from worker.settings import get_settings
+
     contact = session.get(Contact, row.contact_id)
     if contact is None:
         return
-    contact.address_state = "bounced"
     contact.updated_at = now
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(Suppression)
-        .values(email=contact.email.lower(), reason="bounced", campaign_id=row.campaign_id)
-        .on_conflict_do_nothing()
+    invitation = session.get(Invitation, row.invitation_id) if row.invitation_id else None
+    campaign = session.get(Campaign, row.campaign_id)
+    if invitation is None or campaign is None or invitation.contact_id != contact.id:
+        contact.address_state = AddressState.BOUNCED.value
+        suppress(session, contact.email, "bounced", row.campaign_id, actor=ACTOR)
+        return
+    ctx = Context(session, campaign, invitation, None, now, get_settings().secret(), ACTOR)
+    record_bounce(
+        ctx,
+        permanent=True,
+        recipient=contact.email,
+        reasons=[result.reply[:500]],
+        smtp_code=result.code,
+        # Numbered by the outbox row, apart from reports on received bounces (by inbound id).
+        report_sequence=-row.id,
+        report_key=f"outbox-{row.id}",
+        move_action="smtp_rejected",
     )
-    if row.invitation_id is not None:
-        invitation = session.get(Invitation, row.invitation_id)
-        if invitation is not None and InvitationState.BOUNCED in INVITATION_TRANSITIONS.get(
-            InvitationState(invitation.state), frozenset()
-        ):
-            audit.move(
-                session,
-                invitation,
-                INVITATION_TRANSITIONS,
-                InvitationState.BOUNCED,
-                actor=ACTOR,
-                action="smtp_rejected",
-                detail={"outbox_id": row.id, "reply": result.reply[:500]},
-            )
+    publish_after_commit(session, ctx.outbox_ids)

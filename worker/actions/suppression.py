@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
@@ -36,14 +37,22 @@ def suppress(
     email = normalise(email)
     if is_suppressed(session, email):
         return
-    row = Suppression(email=email, reason=reason, campaign_id=campaign_id)
-    session.add(row)
-    session.flush()
+    # Two workers may suppress the same address at once: the unique email decides, quietly.
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    new_id = session.scalar(
+        insert(Suppression)
+        .values(email=email, reason=reason, campaign_id=campaign_id)
+        .on_conflict_do_nothing()
+        .returning(Suppression.id)
+    )
+    if new_id is None:
+        return
     audit.record(
         session,
         actor=actor,
         entity="suppression",
-        entity_id=row.id,
+        entity_id=new_id,
         action=reason,
         campaign_id=campaign_id,
         detail={"email": email},
