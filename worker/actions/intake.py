@@ -100,6 +100,11 @@ def start_lmtp(
     host: str, port: int, on_stored: Callable[[list[int]], None] | None = enqueue
 ) -> Any:
     """Start the LMTP listener in a background thread; call `.stop()` on the result."""
+    from worker.actions.mail_domains import domains_reader
     from worker.mail.lmtp import start_listener
 
-    return start_listener(session_factory(), host, port, store=ingest, on_stored=on_stored)
+    sessions = session_factory()
+    domains = domains_reader(sessions, get_settings().lmtp_domains)  # others are refused
+    return start_listener(
+        sessions, host, port, store=ingest, on_stored=on_stored, domains=domains
+    )

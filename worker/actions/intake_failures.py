@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions.review import open_review
 from worker.core.states import InboundState
+from worker.core.untrusted import db_text
 from worker.models import InboundMessage
 
 MAX_ATTEMPTS = 3
@@ -33,7 +34,8 @@ def record_processing_failure(
     if inbound is None or inbound.state != InboundState.STORED.value:
         return
     attempt = failed_attempts(inbound.error) + 1
-    inbound.error = f"processing failed ({attempt}): {type(exc).__name__}: {exc}"[:4000]
+    # db_text: the exception may quote the message (a NUL would make this write fail too)
+    inbound.error = db_text(f"processing failed ({attempt}): {type(exc).__name__}: {exc}")[:4000]
     if attempt >= max_attempts:
         inbound.state = InboundState.REVIEW.value
         open_review(session, inbound, None, None, inbound.error)

@@ -9,7 +9,6 @@ MAX_TEXT_BYTES = 1_000_000  # all text/plain and text/html parts together (a rep
 MAX_MIME_PARTS = 200
 MAX_MIME_DEPTH = 12  # multipart inside multipart (forwards of forwards stay far below)
 MAX_HTML_NESTING = 64  # open <blockquote>/<div> tags without their close
-CLASSIFY_SECONDS = 10.0  # measured by the action: beyond it, the result is not acted on
 
 _TAG = re.compile(rb"<\s*(/?)\s*(blockquote|div)\b", re.IGNORECASE)
 
