@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -33,7 +34,13 @@ def accounts(session: Session) -> None:
 
 
 @pytest.fixture
-def client(env: dict[str, str], accounts: None) -> Iterator[TestClient]:
+def client(
+    env: dict[str, str], accounts: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    from worker.settings import reset_settings
+
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(tmp_path / "campaigns"))
+    reset_settings()
     with TestClient(create_app(), follow_redirects=False) as c:
         yield c
 

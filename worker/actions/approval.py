@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions import deliver
-from worker.actions.letter import build_letters, pdf_filename, render_letter
+from worker.actions.letter import build_letters, build_signatories, pdf_filename, render_letter
 from worker.actions.overview import campaign_or_404
 from worker.core.states import CampaignState, OutboxState
 from worker.errors import UserError
@@ -43,6 +43,11 @@ class LetterPage:
     languages: list[LanguageView] = field(default_factory=list)
     readings: list[Reading] = field(default_factory=list)
     can_approve: bool = False  # the campaign waits for approval and the letter is prepared
+    # The one signatory list every output prints: its count and hash (recorded as previewed
+    # by the person shown it; approval must name the same hash).
+    list_count: int = 0
+    list_hash: str = ""
+    blocking: tuple[str, ...] = ()
     approved_by: str | None = None
     approved_at: datetime | None = None
     # The held final email, when prepared: exactly what approval sends, and to whom.
@@ -55,14 +60,18 @@ class LetterPage:
     final_state: str | None = None
 
 
-def letter_page(session: Session, slug: str, *, now: datetime) -> LetterPage:
+def letter_page(session: Session, slug: str, *, now: datetime, viewer: str) -> LetterPage:
     """The letter as it stands. A held final letter is brought up to date first (as the CLI's
-    approve does), so what the page shows is what the approval button sends."""
+    approve does), so what the page shows is what the approval button sends; when it can be
+    approved, the list shown is recorded as previewed by `viewer`."""
     campaign = campaign_or_404(session, slug)
     if campaign.state == CampaignState.AWAITING_APPROVAL.value:
         deliver.refresh_held_letter(session, campaign, now=now)
-    letters = build_letters(session, campaign)
+    signatories = build_signatories(session, campaign)
+    letters = build_letters(session, campaign, signatories)
     page = LetterPage(campaign.slug, campaign.state, campaign.timezone, campaign.deadline)
+    page.list_count, page.list_hash = signatories.count, signatories.digest()
+    page.blocking = tuple(p.message for p in signatories.blocking)
     page.approved_by, page.approved_at = campaign.approved_by, campaign.approved_at
     for lang, letter in letters.items():
         page.languages.append(
@@ -89,6 +98,8 @@ def letter_page(session: Session, slug: str, *, now: datetime) -> LetterPage:
             campaign.state == CampaignState.AWAITING_APPROVAL.value
             and final.state == OutboxState.HELD.value
         )
+    if page.can_approve:
+        deliver.record_preview(session, campaign, actor=viewer)
     return page
 
 
@@ -108,11 +119,21 @@ def letter_file(session: Session, slug: str, lang: str, fmt: str, *, now: dateti
 
 
 def approve_letter(
-    session: Session, slug: str, *, expected_sha256: str, actor: str, now: datetime
+    session: Session,
+    slug: str,
+    *,
+    expected_sha256: str,
+    expected_list_hash: str,
+    actor: str,
+    now: datetime,
 ) -> int:
-    """Release the held final letter, refusing if it changed since the page showed it."""
+    """Release the held final letter, refusing if the message or the signatory list changed
+    since the page showed them."""
     campaign = campaign_or_404(session, slug)
-    if not expected_sha256:
+    if not expected_sha256 or not expected_list_hash:
         raise UserError("the approval must name the letter it approves; reload the letter page")
-    row = deliver.approve(session, campaign, actor=actor, now=now, expected_sha256=expected_sha256)
+    row = deliver.approve(
+        session, campaign, actor=actor, now=now, expected_sha256=expected_sha256,
+        expected_list_hash=expected_list_hash,
+    )  # fmt: skip
     return row.id

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from worker.actions.overview import campaign_or_404
 from worker.core.decode import html_to_text, parse_message, part_text
 from worker.core.quotes import own_text
+from worker.core.states import InvitationState
 from worker.errors import NotFound
 from worker.models import (
     Contact,
@@ -23,6 +24,7 @@ from worker.models import (
     Signature,
 )
 
+INVITATION_STATES = tuple(state.value for state in InvitationState)  # the table's state filter
 MAX_ROWS = 500  # a page never lists more organisations than this (search narrows it)
 
 

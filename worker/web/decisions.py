@@ -38,9 +38,11 @@ async def approve(request: Request) -> Response:
     slug = str(request.path_params["slug"])
     form = await request.form()
     expected = str(form.get("message_sha256") or "")
+    list_hash = str(form.get("list_hash") or "")
     by = actor(request)
     await in_session(lambda s: approval.approve_letter(
-        s, slug, expected_sha256=expected, actor=by, now=now()))  # fmt: skip
+        s, slug, expected_sha256=expected, expected_list_hash=list_hash, actor=by,
+        now=now()))  # fmt: skip
     return RedirectResponse(f"/c/{slug}/letter", 303)
 
 

@@ -65,6 +65,7 @@ _JA: dict[str, str] = {
     "ignore": "無視",
     "Count": "団体数",
     "List hash": "リストのハッシュ",
+    "Letter hash": "書簡のハッシュ",
     "Readings to confirm": "確認が必要な読み",
     "Download PDF": "PDFをダウンロード",
     "Approve and send": "承認して送信",
@@ -102,8 +103,12 @@ _JA: dict[str, str] = {
 }
 
 
+# Keys that are identifiers rather than English words.
+_EN: dict[str, str] = {"review_open": "to review", "outbox": "queued mail"}
+
+
 def translate(lang: str, text: str) -> str:
     """`text` in the console's language; English is the key, so a missing entry stays readable."""
     if lang == "ja":
         return _JA.get(text, text)
-    return text
+    return _EN.get(text, text)

@@ -6,10 +6,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from worker.actions import approval, mail_problems, overview, review_queue, threads
-from worker.core.states import InvitationState
 from worker.settings import get_settings
 from worker.web.deps import in_session, now, read_only
-from worker.web.security import LETTER_CSP, csrf_token, login_required
+from worker.web.security import LETTER_CSP, csrf_token, current_user, login_required
 from worker.web.templating import render
 
 
@@ -52,7 +51,7 @@ async def organisations(request: Request) -> Response:
     )
     return render(request, "organisations.html", {
         "slug": slug, "rows": rows, "q": search, "state": state, "language": language,
-        "states": [s.value for s in InvitationState],
+        "states": threads.INVITATION_STATES,
     })  # fmt: skip
 
 
@@ -97,7 +96,9 @@ async def letter(request: Request) -> Response:
     csrf_token(request)
     slug = _slug(request)
     # Committed: a held letter is brought up to date with late signatures before it is shown.
-    page = await in_session(lambda s: approval.letter_page(s, slug, now=now()))
+    user = current_user(request)
+    viewer = f"web:{user.email}" if user else "web"
+    page = await in_session(lambda s: approval.letter_page(s, slug, now=now(), viewer=viewer))
     return render(request, "letter.html", {"slug": slug, "p": page})
 
 
