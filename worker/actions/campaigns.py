@@ -41,6 +41,7 @@ class Moved:
     pending_invitations: int
     schedule: tuple[str, ...] = ()  # when each remaining email will really go (opening moves)
     warnings: tuple[str, ...] = ()  # emails that cannot go before the deadline (resume)
+    first_invitation_at: datetime | None = None  # the earliest a pending invitation may go
 
 
 def _local(value: datetime, tz: str) -> str:
@@ -76,9 +77,12 @@ def _move(
     #     (quiet hours in each recipient's clock, min_reminder_gap); `start` refuses otherwise.
     lines: list[str] = []
     problems: list[str] = []
+    first: datetime | None = None
     if target is CampaignState.OPEN:
         forecast = campaign_forecast(session, campaign, now)
         lines, problems = forecast_lines(forecast), forecast_problems(forecast)
+        goes = [m.goes_at for g in forecast.groups for m in g.mails if m.kind == "invitation"]
+        first = min(goes, default=None)
         if problems and action == "start":
             raise UserError(
                 f"campaign {slug} was not started (it stays a draft): some emails could never "
@@ -106,6 +110,7 @@ def _move(
         int(pending or 0),
         tuple(lines),
         tuple(problems),
+        first,
     )
 
 

@@ -43,9 +43,14 @@ def start(campaign: Annotated[str, typer.Argument(help="The campaign's slug.")])
     """Open a draft campaign: invitations go out at its invite_at, reminders follow by schedule."""
     opened = _move(campaign, start_campaign)
     tz = ZoneInfo(opened.timezone)
+    first = opened.first_invitation_at
+    when = "" if first is None else f" from {_local(first, tz)}"
+    if first is not None and first <= datetime.now(UTC):
+        when = " now (at the next scan)"
     typer.echo(
-        f"campaign {opened.slug} is open; deadline {_local(opened.deadline, tz)}. When each "
-        "email will go (quiet hours and reminder gaps included):"
+        f"campaign {opened.slug} is open: {opened.pending_invitations} invitation(s) go out"
+        f"{when}; deadline {_local(opened.deadline, tz)}. When each email will go (quiet hours "
+        "and reminder gaps included):"
     )
     for line in opened.schedule:
         typer.echo(f"  {line}")
