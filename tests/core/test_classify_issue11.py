@@ -164,3 +164,16 @@ def test_a_request_off_the_letter_survives_politeness(before: str, after: str) -
 def test_removal_reading_never_fails_on_any_text(text: str) -> None:
     found = removal_request(text)
     assert found is None or found.scope in set(Removal)
+
+
+@pytest.mark.parametrize("body", [
+    "賛同します。\n掲載名：きょうと平和ネット\nEnglish name: Kyoto Peace Net",
+    "賛同します。\n団体名（日本語）：きょうと平和ネット\n"
+    "団体名（英語）：Kyoto Peace Net",
+    "We sign.\nName for the letter: Kyoto Peace Net\n"
+    "「きょうと平和ネット」として掲載してください。",
+])
+def test_a_name_for_each_letter_version_is_read_as_two_names(body: str) -> None:
+    result = classify(_mail(body))
+    assert result.intent is Intent.SIGN
+    assert {result.name, result.other_name} == {"きょうと平和ネット", "Kyoto Peace Net"}

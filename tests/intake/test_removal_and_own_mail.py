@@ -205,3 +205,20 @@ def test_a_request_off_the_letter_after_delivery_changes_nothing_and_goes_to_a_p
     assert outcome.state == InboundState.REVIEW.value
     item = world.session.scalars(select(ReviewItem)).one()
     assert "after the letter went out" in item.reason
+
+
+def test_a_name_for_each_letter_version_goes_on_the_one_signature_and_into_the_ack(
+    world: World,
+) -> None:
+    from support.replies import text_of
+
+    kyoto = "office@kyoto-peace.example"
+    body = ("賛同いたします。\n掲載名は「きょうと平和ネット」でお願いします。\n"
+            "English name: Kyoto Peace Net")
+    outcome = world.receive(reply_to(world.sent(kyoto).raw or b"", body, sender=kyoto))
+    assert outcome.action == "signed" and outcome.state == InboundState.PROCESSED.value
+    signature = world.session.scalars(select(Signature)).one()
+    assert (signature.listed_name_en, signature.listed_name_ja) == (
+        "Kyoto Peace Net", "きょうと平和ネット")
+    ack = text_of(world.sent(kyoto, "acknowledgement").raw or b"")
+    assert "Kyoto Peace Net" in ack and "きょうと平和ネット" in ack

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from worker.actions import audit
 from worker.actions.bounces import record_bounce
 from worker.actions.consent import decline, rename, sign, withdraw
-from worker.actions.listing_name import confirm_unsure_name
+from worker.actions.listing_name import sign_as_asked
 from worker.actions.notices import queue_contact
 from worker.actions.own_mail import own_message
 from worker.actions.removal import carry_out_removal
@@ -276,9 +276,7 @@ def _act(ctx: Context, result: Classification, rule: str) -> Outcome:
             return _done(
                 ctx, "review", review=f"sign from an invitation in state {ctx.invitation.state}"
             )
-        sign(ctx, name=result.name, decided_by=rule, acknowledge=result.name_sure)
-        review = None if result.name_sure else confirm_unsure_name(ctx, result)
-        return _done(ctx, "signed", review=review)
+        return _done(ctx, "signed", review=sign_as_asked(ctx, result, rule))
     if intent is Intent.DECLINE:
         return _done(ctx, decline(ctx, decided_by=rule))
     if intent is Intent.QUESTION:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import email.utils
 import re
@@ -13,7 +14,7 @@ from enum import StrEnum
 from worker.core import autoreply, bounces, limits, rules
 from worker.core.decode import MessageHeaders, headers_of, parse_message, part_text
 from worker.core.listunsub import list_unsubscribe
-from worker.core.names import extract_name, quoted_form_name
+from worker.core.names import extract_name, other_version_name, quoted_form_name
 from worker.core.quotes import OwnText, own_text
 from worker.core.withdrawal import Removal, removal_request
 
@@ -41,6 +42,7 @@ class Classification:
     removal: Removal | None = None  # what a removal request asks to come off (withdrawal.py)
     keeps_signature: bool = False  # an unsubscribe that says the signature stays
     name_sure: bool = True  # False: the name was only found in the quoted form (ask to confirm)
+    other_name: str | None = None  # a second listing for the other language version
 
 
 _REPLY_SUBJECT = re.compile(r"^\s*(?:re|aw|sv|vs|antw|返信|回答)\s*[:：]", re.IGNORECASE)
@@ -181,6 +183,10 @@ def _classify(msg: Message, headers: MessageHeaders, sent_texts: Sequence[str],
         form_name=name,
     )
     result = _decide(reply, reasons, language, name, name_line)
+    other = other_version_name(own.raw_lines, result.name) if result.intent is Intent.SIGN else None
+    if other is not None:
+        result = dataclasses.replace(result, other_name=other,
+                                     reasons=(*result.reasons, f"listing-name-other: {other}"))
     if result.intent is Intent.SIGN and result.name is None:
         # 5. a name typed into our quoted form only: kept, but the acknowledgement asks
         unsure, unsure_line = quoted_form_name(body.split("\n"), sent_texts)

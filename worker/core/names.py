@@ -11,9 +11,10 @@ _LABELLED = re.compile(
     r"|listing name|name for the (?:letter|listing|signatory list)|signatory name|listing|"
     r"name to (?:appear|be (?:listed|printed|used|shown))|name (?:as it should appear|on the "
     r"letter|in the letter|for listing|to use)|listed name|name \(as (?:it should appear|"
-    r"printed|listed)\)|signatory)"
+    r"printed|listed)\)|signatory|english name|name in english|japanese name|name in japanese)"
     r"\s*(?:\([^)]*\)|（[^）]*）)?\s*[:：]\s*(?P<value>.+)"
-    r"|(?:団体名|組織名|掲載名|表記|ご?署名名|掲載団体名|掲載名称|団体名称|名義|掲載用団体名)"
+    r"|(?:団体名|組織名|掲載名|表記|ご?署名名|掲載団体名|掲載名称|団体名称|名義|掲載用団体名|英文名|"
+    r"英語名|英語表記|英文表記|和文名|日本語名|日本語表記)"
     r"\s*(?:\([^)]*\)|（[^）]*）)?\s*[:：]\s*(?P<ja>.+)",
     re.IGNORECASE,
 )
@@ -75,6 +76,29 @@ def _clean(value: str) -> str | None:
     if _NOT_A_NAME.match(value):
         return None  # "be listed as a signatory"
     return value or None
+
+
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
+
+
+def is_japanese(name: str) -> bool:
+    """Which letter version a requested name belongs to (the signature keeps one per version)."""
+    return bool(_JAPANESE.search(name))
+
+
+def other_version_name(raw_lines: Sequence[str], first: str | None) -> str | None:
+    """A second requested name for the other language version ("掲載名：X" and "English
+    name: Y" in one reply), so that both letters print what the organisation asked for."""
+    if first is None:
+        return None
+    for pattern in (_LABELLED, _REQUEST, _JA_REQUEST):
+        for line in raw_lines:
+            for m in pattern.finditer(line):
+                value = next((v for v in m.groups() if v), None)
+                cleaned = _clean(value) if value else None
+                if cleaned and cleaned != first and is_japanese(cleaned) != is_japanese(first):
+                    return cleaned
+    return None
 
 
 def extract_name(raw_lines: Sequence[str]) -> tuple[str | None, str]:
