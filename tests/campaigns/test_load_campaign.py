@@ -259,3 +259,19 @@ def test_cli_load_list_and_show_give_dates_in_the_campaign_timezone(
     assert "外務大臣 / Minister for Foreign Affairs" in shown.stdout
     assert isinstance(missing.exception, UserError)
     assert "no campaign 'nope'" in str(missing.exception)
+
+
+def test_a_missing_letter_is_reported_with_every_other_problem_at_once(
+    session: Session, campaign_dir: Path
+) -> None:
+    path = campaign_dir / YAML
+    _edit(path, "ja: icc-2024.letter.ja.md", "ja: icc-2024.letter.jp.md")
+    _edit(path, "timezone: Asia/Tokyo", "timezone: Asia/Osaka")
+    _edit(path, '["3 days", "1 day"]', '["3 days", "12 hourz"]')
+
+    text = str(_refused(session, path))
+
+    assert "3 problem(s)" in text
+    assert "icc-2024.letter.jp.md not found" in text
+    assert "unknown timezone 'Asia/Osaka'" in text
+    assert "'12 hourz': unknown unit 'hourz'" in text and '"12 hours"' in text

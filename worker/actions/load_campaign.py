@@ -92,6 +92,7 @@ def read_definition(path: Path) -> LoadedDefinition:
     key_lines, problems = _key_lines(path, node)
 
     # 2. The schema (unknown keys are errors: extra=forbid).
+    definition: CampaignDefinition | None = None
     try:
         definition = CampaignDefinition.model_validate(data)
     except ValidationError as exc:
@@ -101,12 +102,12 @@ def read_definition(path: Path) -> LoadedDefinition:
             if error["type"] == "extra_forbidden":
                 message = "unknown field; remove it or check its spelling"
             problems.append(Problem(_where(path, key_lines, loc), _dotted(loc) or None, message))
-    if problems:
-        raise UserError(f"{name}: the campaign definition has {len(problems)} problem(s)", problems)
+    # No stop here: the letter files are checked too, so every problem is reported at once.
 
-    # 3. The letter texts beside the file.
+    # 3. The letter texts beside the file (named by the raw file when the schema failed).
     letter_text: dict[str, str] = {}
-    for lang, filename in sorted(definition.letter.items()):
+    letters = definition.letter if definition is not None else _letter_names(data)
+    for lang, filename in sorted(letters.items()):
         letter_path = path.parent / filename
         where = _where(path, key_lines, ("letter", lang))
         try:
@@ -128,7 +129,7 @@ def read_definition(path: Path) -> LoadedDefinition:
             problems.append(Problem(where, f"letter.{lang}", f"{letter_path} is empty"))
             continue
         letter_text[lang] = content
-    if problems:
+    if problems or definition is None:
         raise UserError(f"{name}: the campaign definition has {len(problems)} problem(s)", problems)
 
     stored = definition.model_dump(mode="json")
@@ -141,6 +142,14 @@ def read_definition(path: Path) -> LoadedDefinition:
         path=path,
         key_lines=key_lines,
     )
+
+
+def _letter_names(data: dict[str, Any]) -> dict[str, str]:
+    """`letter:` of a definition that failed validation, as far as it can be read."""
+    raw = data.get("letter")
+    if not isinstance(raw, dict):
+        return {}
+    return {str(lang): name for lang, name in raw.items() if isinstance(name, str) and name}
 
 
 def load_campaign(session: Session, path: Path, *, actor: str = "cli") -> LoadResult:
