@@ -38,7 +38,7 @@ ENV PYTHONPATH=/app \
     PYTHONUNBUFFERED=1
 USER outreach
 VOLUME ["/data"]
-EXPOSE 8024 9808
+EXPOSE 8024 8080 9808
 HEALTHCHECK --interval=30s --timeout=15s --start-period=20s \
   CMD ["outreach", "health", "--quiet", "--check", "db", "--check", "broker"]
 CMD ["outreach", "--help"]

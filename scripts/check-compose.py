@@ -41,6 +41,7 @@ REQUIRED_SERVICES = {
     "flower",
     "mailpit",
     "lmtp",
+    "web",
 }
 SECRET_KEY_PATTERN = re.compile(r"PASSWORD|SECRET|TOKEN|API_?KEY|BASIC_AUTH|CREDENTIAL", re.I)
 INTERPOLATION = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::?[-?][^}]*)?\}|\$[A-Za-z_][A-Za-z0-9_]*")
@@ -136,7 +137,9 @@ def structural_problems(doc: dict[str, Any], text: str) -> list[str]:
                 problems.append(f"line {lineno}: URL with a literal password")
 
     # 4. The service-specific rules of the deployment.
-    app_services = [n for n in ("worker-sending", "worker-intake", "beat", "lmtp") if n in services]
+    app_services = [
+        n for n in ("worker-sending", "worker-intake", "beat", "lmtp", "web") if n in services
+    ]
     for name in app_services:
         deps = _depends_on(services[name])
         if deps.get("migrate") != "service_completed_successfully":

@@ -11,6 +11,7 @@ set -euo pipefail
 pkgs=(dovecot-imapd poppler-utils fonts-noto-cjk libicu-dev pkg-config
       libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 redis-server redis-tools
       postgresql-client
+      chromium  # the web console's browser tests (Playwright drives it; never `playwright install`)
       docker-compose)  # docker-compose: offline validation of docker-compose.yml (scripts/check-compose.py)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -26,6 +26,33 @@ def csrf_of(html: str) -> str:
 
 
 @pytest.fixture
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite only here: the console's pages call actions whose PostgreSQL behaviour is tested
+    with those actions; this keeps the browser-facing tests inside their time budget."""
+    import shutil
+
+    from worker.db import reset_engines
+
+    template: Path = request.getfixturevalue("sqlite_template")
+    path = tmp_path / "test.sqlite3"
+    shutil.copy(template, path)
+    yield f"sqlite:///{path}"
+    reset_engines()
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its smallest cost: the same code path, milliseconds instead of a second of
+    CPU per login on a shared CI machine (the production cost is the library's default)."""
+    from argon2 import PasswordHasher
+
+    from worker.actions import users
+
+    monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024,
+                                                         parallelism=1))  # fmt: skip
+
+
+@pytest.fixture
 def accounts(session: Session) -> None:
     now = datetime.now(UTC)
     add_user(session, LEAD[0], "lead", LEAD[1], now=now)
