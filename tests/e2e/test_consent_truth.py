@@ -1,6 +1,6 @@
-"""Issue 11 end to end: requested names, a withdrawal, a List-Unsubscribe click and a Postfix
-bounce, through the real service (Celery worker and beat, PostgreSQL, Redis), the SMTP server
-our mail goes to and the Dovecot mailbox replies arrive in.
+"""Issue 11 end to end: requested names (one per letter version), a withdrawal, a
+List-Unsubscribe click and a Postfix bounce, through the real service (Celery worker and beat,
+PostgreSQL, Redis), the SMTP server our mail goes to and the Dovecot mailbox replies arrive in.
 
 The DSN is written as Postfix's bounce daemon writes it and handed to Dovecot's LDA the way
 Postfix's `mailbox_command` does, addressed to the envelope sender our invitation really
@@ -40,6 +40,7 @@ GONE_ROW = ("closed,Closed NGO,閉鎖団体,へいさだんたい,en,info@closed
             "closed-ngo.example,,no")
 GREEN_NAME = "Green Action Japan (GAJ)"
 KYOTO_NAME = "きょうと平和ネット"
+KYOTO_NAME_EN = "Kyoto Peace Net"
 
 
 def _start(run: Run) -> datetime:
@@ -92,7 +93,8 @@ def test_requested_names_withdrawal_list_unsubscribe_and_postfix_dsn_reach_the_l
         reply_to(invitation[GREEN], f'Yes, we sign! Please use the name "{GREEN_NAME}" for us.'
                  "\n\nMaria", sender=f"Maria <{GREEN}>"),
         reply_to(invitation[KYOTO], f"お世話になっております。\n賛同いたします。\n"
-                 f"掲載名は「{KYOTO_NAME}」でお願いします。", sender=KYOTO),
+                 f"掲載名は「{KYOTO_NAME}」でお願いします。\nEnglish name: {KYOTO_NAME_EN}",
+                 sender=KYOTO),
         reply_to(invitation[FOREST], "We sign.\n\nTom", sender=f"Tom <{FOREST}>"),
         _list_unsubscribe_click(invitation[OSAKA], OSAKA),
     )
@@ -103,7 +105,8 @@ def test_requested_names_withdrawal_list_unsubscribe_and_postfix_dsn_reach_the_l
     assert run.session.scalar(select(Suppression.id).where(Suppression.email == OSAKA))
     # The acknowledgement shows the line that will be printed.
     assert GREEN_NAME in text_of(run.captured("acknowledgement", GREEN))
-    assert KYOTO_NAME in text_of(run.captured("acknowledgement", KYOTO))
+    kyoto_ack = text_of(run.captured("acknowledgement", KYOTO))
+    assert KYOTO_NAME in kyoto_ack and KYOTO_NAME_EN in kyoto_ack
 
     # 2. Forest answers its acknowledgement: off the signatories, please.
     dovecot.append(reply_to(run.captured("acknowledgement", FOREST),
@@ -152,8 +155,11 @@ def test_requested_names_withdrawal_list_unsubscribe_and_postfix_dsn_reach_the_l
     pdfs = attached_pdfs(run.sink.raw(final))
     english = _pdf_text(pdfs[f"{SLUG}-letter-en.pdf"])
     japanese = _pdf_text(pdfs[f"{SLUG}-letter-ja.pdf"])
-    assert GREEN_NAME in english and "Kyoto Peace Network" in english
-    assert KYOTO_NAME in japanese and "グリーン・アクション" in japanese
+    # Kyoto asked for a name in each language: each letter prints the one asked for it.
+    assert GREEN_NAME in english and KYOTO_NAME_EN in english
+    assert "Kyoto Peace Network" not in english
+    assert KYOTO_NAME in japanese and "京都平和ネットワーク" not in japanese
+    assert "グリーン・アクション" in japanese  # Green asked only for its English line
     for absent in ("Forest Watch", "YWCA", "Closed NGO"):
         assert absent not in english
     for absent in ("大阪YWCA", "閉鎖団体"):
