@@ -64,7 +64,21 @@ def main() -> None:
         if isinstance(exc, click.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        raise
+        _report_crash(exc)
+
+
+def _report_crash(exc: Exception) -> None:
+    """An unexpected failure: the traceback goes through the log (plain, secrets redacted,
+    no local variables), then one line says what failed; exit status 1."""
+    from worker.logs import Redactor, configure_logging, get_logger, is_configured, known_secrets
+    from worker.settings import get_settings
+
+    if not is_configured():
+        configure_logging()
+    get_logger("outreach").error("cli.failed", exc_info=exc)
+    message = Redactor(known_secrets(get_settings())).scrub(f"{type(exc).__name__}: {exc}")
+    typer.secho(f"error: {message} (the log above has the details)", err=True, fg="red")
+    sys.exit(1)
 
 
 __all__ = ["app", "main"]
