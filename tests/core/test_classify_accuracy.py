@@ -35,6 +35,7 @@ def test_own_corpus_meets_the_must_show_figures(knows_sent_text: bool) -> None:
     assert result.total >= 150
     assert result.false_signs == []
     assert result.left_on_letter == []
+    assert result.withdrawals >= 15
     assert result.accuracy >= OWN_MIN_ACCURACY
     assert result.name_rate >= OWN_MIN_NAME_RATE
     assert result.missing_recipients == []

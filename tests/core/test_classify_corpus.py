@@ -20,6 +20,8 @@ def _check(case: Case) -> None:
         assert result.transient is bool(want.get("transient", False))
     if want.get("removal"):
         assert result.removal == want["removal"], result.reasons
+    if "other_name" in want:
+        assert result.other_name == want["other_name"], result.reasons
     if want.get("name_sure") is not None:
         assert result.name_sure is want["name_sure"], result.reasons
     assert all(": " in reason for reason in result.reasons)

@@ -64,6 +64,7 @@ class Figures:
     names_asked: int = 0
     names_right: int = 0
     removals: int = 0
+    withdrawals: int = 0  # removal requests that must take a signature off the letter
     left_on_letter: list[str] = field(default_factory=list)
     missing_recipients: list[str] = field(default_factory=list)
     wrong: list[str] = field(default_factory=list)
@@ -105,9 +106,9 @@ class Figures:
         lines = [f"== {title}: {self.total} messages",
                  f"intent accuracy {self.correct}/{self.total} = {self.accuracy:.1%}; exact names "
                  f"{self.names_right}/{self.names_asked} = {self.name_rate:.1%}; false signatures "
-                 f"{len(self.false_signs)}; removal requests {self.removals}, left on the letter "
-                 f"{len(self.left_on_letter)}; permanent bounces without recipient "
-                 f"{len(self.missing_recipients)}"]
+                 f"{len(self.false_signs)}; removal requests {self.removals} ({self.withdrawals} "
+                 f"off the letter or unsure), left on the letter {len(self.left_on_letter)}; "
+                 f"permanent bounces without recipient {len(self.missing_recipients)}"]
         lines += [f"  {intent:<12} {right:>3}/{n:<3}" + (f" {right / n:.0%}" if n else "")
                   for intent, (right, n) in self.per_intent().items()]
         lines.append(self.matrix())
@@ -133,11 +134,20 @@ def figures(cases: Sequence[Labelled], sent: Sequence[str]) -> Figures:
                 out.names_right += 1
             else:
                 out.wrong.append(f"{case.id}: name {want['name']!r}, got {result.name!r}")
+        if want["intent"] == "sign" and want.get("other_name"):
+            out.names_asked += 1
+            if result.other_name == want["other_name"]:
+                out.names_right += 1
+            else:
+                out.wrong.append(f"{case.id}: other-language name {want['other_name']!r}, got "
+                                 f"{result.other_name!r}")
         removal = want.get("removal")
         if removal is not None:
             out.removals += 1
             scope = Removal(removal)
             keeps = result.keeps_signature
+            if removal != "emails":
+                out.withdrawals += 1
             if removal != "emails" and not _takes_off_letter(result.removal, keeps):
                 out.left_on_letter.append(case.id)
             if result.removal is not scope:
