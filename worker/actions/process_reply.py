@@ -24,6 +24,7 @@ from worker.actions.suppression import suppress, unsubscribe
 from worker.core import matching
 from worker.core.classify import Classification, Intent, classify
 from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
+from worker.core.policy import Verb, decide_reply
 from worker.core.states import CampaignState, InboundState, InvitationState
 from worker.core.tokens import find_tokens
 from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
@@ -132,9 +133,7 @@ def process_reply(
     answers_ack = match.answers_kind == "acknowledgement" or (
         invitation.state == InvitationState.SIGNED.value and result.intent is not Intent.BOUNCE
     )
-    if answers_ack:
-        return _ack_reply(ctx, result, rule)
-    return _act(ctx, result, rule)
+    return _carry_out(ctx, result, rule, answers_ack)
 
 
 # -- matching -------------------------------------------------------------------------------
@@ -265,28 +264,43 @@ def _done(
     return Outcome(inbound.id, inbound.state, action, ctx.invitation.id, ctx.outbox_ids)
 
 
-def _act(ctx: Context, result: Classification, rule: str) -> Outcome:
-    intent = result.intent
-    if intent is Intent.SIGN:
-        if ctx.invitation.state in (
-            InvitationState.UNSUBSCRIBED.value,
-            InvitationState.BOUNCED.value,
-            InvitationState.REPLACED.value,
-        ):
-            return _done(
-                ctx, "review", review=f"sign from an invitation in state {ctx.invitation.state}"
-            )
+def _carry_out(ctx: Context, result: Classification, rule: str, answers_ack: bool) -> Outcome:
+    """Do what the reply policy (core/policy.py) decided for this answer."""
+    invitation = ctx.invitation
+    decision = decide_reply(
+        result.intent,
+        InvitationState(invitation.state),
+        answers_ack=answers_ack,
+        has_name=bool(result.name),
+    )
+    reasons = "; ".join(result.reasons)
+    verb = decision.verb
+    if verb is Verb.SIGN:
         return _done(ctx, "signed", review=sign_as_asked(ctx, result, rule))
-    if intent is Intent.DECLINE:
+    if verb is Verb.SIGN_AGAIN:
+        sign(ctx, name=result.name, decided_by=rule)
+        return _done(ctx, "signed")
+    if verb is Verb.RENAME:
+        rename(ctx, name=result.name or "", decided_by=rule)
+        return _done(ctx, "renamed")
+    if verb is Verb.CONFIRM:
+        return _done(ctx, "confirmed")
+    if verb is Verb.WITHDRAW:
+        withdraw(ctx, decided_by=rule)
+        return _done(ctx, "withdrawn")
+    if verb is Verb.DECLINE:
         return _done(ctx, decline(ctx, decided_by=rule))
-    if intent is Intent.QUESTION:
-        question(ctx, reason="; ".join(result.reasons) or "question")
+    if verb is Verb.QUESTION:
+        question(
+            ctx, reason=decision.reason + reasons if decision.reason else reasons or "question"
+        )
         return _done(ctx, "question", state=InboundState.REVIEW)
-    if intent is Intent.AUTO_REPLY:
+    if verb is Verb.AUTO_REPLY:
         return _done(ctx, _auto_reply(ctx, result))
-    if intent is Intent.BOUNCE:
+    if verb is Verb.BOUNCE:
         return _done(ctx, _bounce(ctx, result))
-    return _done(ctx, "review", review="unclear: " + "; ".join(result.reasons))
+    review = decision.reason + reasons if decision.reason.endswith(": ") else decision.reason
+    return _done(ctx, "review", review=review)
 
 
 def _auto_reply(ctx: Context, result: Classification) -> str:
@@ -317,30 +331,6 @@ def _bounce(ctx: Context, result: Classification) -> str:
         permanent=result.transient is not True,
         recipient=result.bounced_recipient,
         reasons=list(result.reasons),
-    )
-
-
-def _ack_reply(ctx: Context, result: Classification, rule: str) -> Outcome:
-    """A reply to the acknowledgement (or a second answer after signing)."""
-    if result.intent is Intent.DECLINE:  # requests to come off the letter were handled in 8.
-        decided = rule
-        if ctx.invitation.state == InvitationState.SIGNED.value:
-            withdraw(ctx, decided_by=decided)
-            return _done(ctx, "withdrawn")
-        return _done(ctx, decline(ctx, decided_by=decided))
-    if result.intent is Intent.SIGN:
-        if result.name and ctx.invitation.state == InvitationState.SIGNED.value:
-            rename(ctx, name=result.name, decided_by=rule)
-            return _done(ctx, "renamed")
-        if ctx.invitation.state != InvitationState.SIGNED.value:
-            sign(ctx, name=result.name, decided_by=rule)
-            return _done(ctx, "signed")
-        return _done(ctx, "confirmed")
-    if result.intent is Intent.QUESTION:
-        question(ctx, reason="question after signing: " + "; ".join(result.reasons))
-        return _done(ctx, "question", state=InboundState.REVIEW)
-    return _done(
-        ctx, "review", review="reply to acknowledgement, unclear: " + "; ".join(result.reasons)
     )
 
 
