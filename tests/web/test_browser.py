@@ -268,13 +268,16 @@ def test_a_lead_runs_a_campaign_in_the_browser(
             assert page.locator("main script").count() == 0
             _shot(page, "review-en")
             # A viewer sees it too but cannot decide; a POST without the token is refused.
-            viewer = browser.new_context().new_page()
+            viewer = browser.new_context(viewport={"width": 390, "height": 844}).new_page()
             viewer.goto(base + "/login")
             viewer.fill("input[name=email]", VIEWER[0])
             viewer.fill("input[name=password]", VIEWER[1])
             viewer.click("button[type=submit]")
             viewer.goto(page.url)
             expect(viewer.locator("button[name=outcome]")).to_have_count(0)
+            viewer.goto(f"{base}/c/{slug}")
+            _shot(viewer, "dashboard-phone-viewer")  # a phone-width screen, a viewer's rights
+            viewer.goto(page.url)
             forged = page.request.post(page.url, form={"outcome": "sign"})
             assert forged.status == 403
             page.fill("input[name=name]", "Peace Network (Tokyo)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,6 +129,11 @@ def demo(
                 console.print(f"[red]demo stopped:[/red] {escape(str(exc))}")
                 raise typer.Exit(1) from None
     _print_summary(console, result)
+    from worker.cli.demo_web import open_console
+    from worker.demo import SLUG
+
+    interactive = not quiet and console.is_terminal and sys.stdin.isatty()
+    open_console(console, result.root / "data", SLUG, keep_running=interactive)
 
 
 def _no_tick(_: object) -> None:
