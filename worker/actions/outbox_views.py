@@ -66,7 +66,7 @@ def outbox_rows(
                 msg.state,
                 msg.attempts,
                 local_time(when, tz_name),
-                (msg.last_smtp_reply or "")[:80],
+                msg.last_smtp_reply or "",  # whole: the table folds it, a pipe gets it all
             )
         )
     return rows

@@ -86,6 +86,16 @@ def list_outbox(
     """Outgoing mail with its state and the relay's last answer; times in the campaign's zone."""
     with session_scope() as session:
         rows = outbox_rows(session, state=state, campaign=campaign, limit=limit)
+    console = _console()
+    if rows and not console.is_terminal:
+        # Piped or redirected: one tab-separated line per message, every value whole (a table
+        # would be cut to the pipe's width); the header names the columns for `cut`/`awk`.
+        typer.echo("id\tcampaign\tkind\t#\tto\tstate\ttries\twhen\tlast answer")
+        for r in rows:
+            cells = (r.id, r.campaign, r.kind, r.sequence, r.recipients, r.state, r.attempts,
+                     r.when, r.last_answer)  # fmt: skip
+            typer.echo("\t".join(" ".join(str(c).split()) for c in cells))
+        return
     table = Table(title_justify="left")
     for header, justify in (
         ("id", "right"),
@@ -98,7 +108,7 @@ def list_outbox(
         ("when", "left"),
         ("last answer", "left"),
     ):
-        table.add_column(header, justify=justify)  # type: ignore[arg-type]
+        table.add_column(header, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in rows:
         table.add_row(
             str(row.id),
@@ -111,7 +121,6 @@ def list_outbox(
             row.when,
             row.last_answer,
         )
-    console = _console()
     if not rows:
         console.print(
             "No outgoing mail matches." if (state or campaign) else "The outbox is empty."
