@@ -9,8 +9,8 @@ from worker.actions.reply_context import Context
 from worker.actions.suppression import is_suppressed
 from worker.core.decode import parse_message, part_text
 from worker.core.states import OutboxState
-from worker.mail.outgoing import prepare_contact_email, prepare_lead_email
-from worker.models import Organisation, OutboundMessage
+from worker.mail.outgoing import PreparedEmail, prepare_contact_email, prepare_lead_email
+from worker.models import Organisation
 
 
 def sequence(ctx: Context) -> int:
@@ -40,16 +40,7 @@ def queue_contact(
         now=ctx.now,
         extra={**_thread(ctx), **(extra or {})},
     )
-    row = queue_email(
-        ctx.session,
-        campaign_id=ctx.campaign.id,
-        kind=kind,
-        sequence=sequence,
-        prepared=prepared,
-        contact_id=ctx.contact.id,
-        invitation_id=ctx.invitation.id,
-    )
-    _remember(ctx, row)
+    _queue(ctx, kind, sequence, prepared, to_contact=True)
 
 
 def queue_lead(
@@ -70,17 +61,22 @@ def queue_lead(
         extra={**_thread(ctx), **extra},
         reply_to=inbound.from_addr if inbound and kind == "question_forward" else None,
     )
+    _queue(ctx, kind, sequence, prepared, to_contact=False)
+
+
+def _queue(
+    ctx: Context, kind: str, sequence: int, prepared: PreparedEmail, *, to_contact: bool
+) -> None:
+    """Queue the prepared email; remember a new row's id for publishing after the commit."""
     row = queue_email(
         ctx.session,
         campaign_id=ctx.campaign.id,
         kind=kind,
         sequence=sequence,
         prepared=prepared,
+        contact_id=ctx.contact.id if to_contact else None,
+        invitation_id=ctx.invitation.id if to_contact else None,
     )
-    _remember(ctx, row)
-
-
-def _remember(ctx: Context, row: OutboundMessage | None) -> None:
     if row is not None and row.state == OutboxState.QUEUED.value:
         ctx.outbox_ids.append(row.id)
 

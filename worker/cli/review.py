@@ -166,14 +166,9 @@ def intake_lmtp(
     run_lmtp(host, port, inline)
 
 
-@app.command("lmtp")
-def lmtp(
-    host: str | None = typer.Option(None, help="Listen address (OUTREACH_LMTP_HOST)."),
-    port: int | None = typer.Option(None, help="Listen port (OUTREACH_LMTP_PORT)."),
-    inline: bool = typer.Option(False, "--inline", help="Process here instead of enqueueing."),
-) -> None:
-    """Run the LMTP listener until interrupted (same as `outreach intake lmtp`)."""
-    run_lmtp(host, port, inline)
+# `outreach lmtp`: the same command at the top level, for MTA configurations that name it.
+_LMTP_HELP = "Run the LMTP listener until interrupted (same as `outreach intake lmtp`)."
+app.command("lmtp", help=_LMTP_HELP)(intake_lmtp)
 
 
 def run_lmtp(host: str | None, port: int | None, inline: bool) -> None:

@@ -14,33 +14,6 @@ demo may run at night in Tokyo.
 """
 
 from worker.demo.run import Demo
-from worker.demo.scenario import (
-    CAMPAIGN_FILE,
-    CONTACTS_FILE,
-    REQUESTED_NAME,
-    SCENARIOS,
-    SLUG,
-    Captured,
-    DemoFailed,
-    Options,
-    Result,
-    Row,
-    Scenario,
-)
-from worker.demo.world import build_reply
+from worker.demo.scenario import SLUG, DemoFailed, Options, Result
 
-__all__ = [
-    "CAMPAIGN_FILE",
-    "CONTACTS_FILE",
-    "REQUESTED_NAME",
-    "SCENARIOS",
-    "SLUG",
-    "Captured",
-    "Demo",
-    "DemoFailed",
-    "Options",
-    "Result",
-    "Row",
-    "Scenario",
-    "build_reply",
-]
+__all__ = ["SLUG", "Demo", "DemoFailed", "Options", "Result"]
