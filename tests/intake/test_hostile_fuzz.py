@@ -69,7 +69,7 @@ def test_hostile_mail_through_lmtp(
 ) -> None:
     generator = Generator(targets_of(world.session, world.campaign.id), seed=1,
                           sign_key=green_dkim)
-    messages = list(generator.messages(130))
+    messages = list(generator.messages(100))
     counts = Counts()
     deliver_lmtp(sessions, messages, NOW, counts)
     actions = process_all(sessions, world.secret, NOW, counts)
@@ -83,7 +83,7 @@ def test_hostile_mail_through_imap_never_stops_the_poller(
 ) -> None:
     generator = Generator(targets_of(world.session, world.campaign.id), seed=2,
                           sign_key=green_dkim)
-    messages = list(generator.messages(130))
+    messages = list(generator.messages(100))
     target = ImapTarget(host="127.0.0.1", port=dovecot.port, username=dovecot.user,
                         password=dovecot.password, ssl=False)
     counts = Counts()
@@ -111,7 +111,7 @@ def test_any_header_and_body_never_raise_in_parsing_or_classification(raw: bytes
 
 
 @ON_POSTGRES
-@settings(max_examples=40, deadline=None,
+@settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(raw=hostile_raw())
 def test_any_message_is_stored_on_postgresql(world: World, raw: bytes) -> None:
