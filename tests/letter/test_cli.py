@@ -35,7 +35,7 @@ def test_letter_command_writes_a_draft_pdf_and_text(
     assert (tmp_path / "ja.pdf").read_bytes().startswith(b"%PDF")
     code, output = _run("letter", "icc-2024", "--lang", "en", "--format", "text")
     assert code == 0, output
-    assert "DRAFT" in output and "Green Osaka" in output and "(1 organization)" in output
+    assert "DRAFT" in output and "Green Osaka" in output and "(1 organisation)" in output
 
 
 def test_approve_shows_the_pdfs_and_count_and_asks_first(

@@ -194,7 +194,7 @@ def test_provoking_campaign_one_list_everywhere_and_evidence_that_verifies(
     pdfs = deliver.attached_pdfs(row.raw)
     texts = {lang: _pdftotext(pdfs[f"icc-2024-letter-{lang}.pdf"], tmp_path, f"{lang}.pdf")
              for lang in ("en", "ja")}  # fmt: skip
-    assert f"Signatories ({n} organizations)" in texts["en"]
+    assert f"Signatories ({n} organisations)" in texts["en"]
     assert f"賛同団体（{n}団体）" in _flat(texts["ja"])
     for lang, names in (("en", en), ("ja", ja)):
         flat = _flat(texts[lang])

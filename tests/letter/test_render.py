@@ -78,7 +78,7 @@ def test_pdf_prints_every_name_and_embeds_a_japanese_font(
     expected = EXPECTED_SEED_CSV_JA_ORDER if lang == "ja" else EXPECTED_SEED_CSV_EN_ORDER
     for name in expected:
         assert _flat(name) in text, name
-    heading = "賛同団体（27団体）" if lang == "ja" else "Signatories(27organizations)"
+    heading = "賛同団体（27団体）" if lang == "ja" else "Signatories(27organisations)"
     assert heading in text
     assert "DRAFT" not in text
     fonts = _pdffonts(pdf, tmp_path, f"{lang}-fonts.pdf")
@@ -99,7 +99,7 @@ def test_letter_before_the_deadline_carries_a_draft_watermark(
     assert "賛同団体（2団体）" in text
     html = render_letter(session, seed_campaign, "en", "html", BEFORE_DEADLINE).decode()
     assert 'class="watermark"' in html
-    assert "Signatories (2 organizations)" in html
+    assert "Signatories (2 organisations)" in html
 
 
 def test_text_letter_has_date_addressee_subject_and_no_duplicate_preamble(
@@ -114,7 +114,7 @@ def test_text_letter_has_date_addressee_subject_and_no_duplicate_preamble(
     # The letter file opens with its own date and address; they are not printed twice.
     assert text.count("Ms. Yoko Kamikawa") == 1
     assert "May 30, 2024" not in text
-    assert "Signatories (1 organization)" in text
+    assert "Signatories (1 organisation)" in text
     ja = render_letter(session, seed_campaign, "ja", "text", AFTER_DEADLINE).decode()
     assert "2024年5月29日" in ja
     assert "外務大臣　上川陽子　様" in ja

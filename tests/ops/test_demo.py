@@ -99,7 +99,7 @@ def test_demo_delivers_a_letter_listing_exactly_the_simulated_signers(tmp_path: 
     en_pdf = next(Path(p) for p in summary["pdfs"] if p.endswith("-en.pdf"))
     text = _norm(subprocess.run(["pdftotext", str(en_pdf), "-"], capture_output=True,
                                 text=True, check=True).stdout)  # fmt: skip
-    assert f"Signatories ({len(expected)} organizations)" in text
+    assert f"Signatories ({len(expected)} organisations)" in text
     named = summary["requested_name_key"]
     for key in expected:
         listed = summary["requested_name"] if key == named else orgs[key].name_en or ""

@@ -38,9 +38,9 @@ Format = Literal["pdf", "html", "text"]
 
 LABELS: dict[str, dict[str, str]] = {
     "en": {
-        "coordinators": "Coordinating organizations",
-        "signatories_one": "Signatories (1 organization)",
-        "signatories_many": "Signatories ({n} organizations)",
+        "coordinators": "Coordinating organisations",
+        "signatories_one": "Signatories (1 organisation)",
+        "signatories_many": "Signatories ({n} organisations)",
         "no_signatories": "(no signatories yet)",
         "order_note": "Signatories are listed in alphabetical order.",
         "draft_watermark": "DRAFT",
@@ -48,8 +48,8 @@ LABELS: dict[str, dict[str, str]] = {
             "DRAFT: the signatory list is not final until the deadline ({deadline}). "
             "This version is not the letter that will be delivered."
         ),
-        "count_one": "1 organization",
-        "count_many": "{n} organizations",
+        "count_one": "1 organisation",
+        "count_many": "{n} organisations",
     },
     "ja": {
         "coordinators": "呼びかけ団体",
