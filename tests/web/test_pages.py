@@ -15,7 +15,16 @@ from starlette.testclient import TestClient
 from worker.actions.import_contacts import import_contacts
 from worker.actions.ingest import ingest
 from worker.actions.load_campaign import load_campaign
-from worker.models import AuditLog, Campaign, Invitation, ReviewItem, Signature, Suppression
+from worker.models import (
+    AuditLog,
+    Campaign,
+    Contact,
+    Invitation,
+    Organisation,
+    ReviewItem,
+    Signature,
+    Suppression,
+)
 from worker.settings import PROJECT_ROOT
 
 from .conftest import LEAD, VIEWER, login
@@ -193,3 +202,21 @@ def test_invitations_carry_the_rfc8058_header_when_a_public_url_is_set(
     head = mail.raw.split(b"\r\n\r\n")[0].decode().replace("\r\n ", " ")
     assert f"<https://console.hrn.example/unsubscribe/{invitation.token}>, <mailto:" in head
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in head
+
+
+def test_preview_shows_each_contacts_email_before_anything_is_sent(
+    client: TestClient, seed: Campaign, session: Session
+) -> None:
+    login(client, VIEWER)
+    page = client.get("/c/icc-2024/preview")
+    assert page.status_code == 200
+    invitation = session.scalars(select(Invitation).order_by(Invitation.id)).first()
+    assert invitation is not None
+    assert invitation.contact.email in page.text
+    # The text a contact reads names where to answer: their own reply address with its token.
+    assert f"signon+{invitation.token}@hrn.example" in page.text
+    # One per address (a second address of an organisation is shown too: it may be used).
+    contacts = session.scalars(select(Contact).join(Organisation).where(
+        Organisation.is_coordinator.is_(False))).all()  # fmt: skip
+    assert page.text.count('class="msg msg-out"') == len(contacts) > 20
+    assert client.get("/c/icc-2024/preview", params={"kind": "bogus"}).status_code == 400

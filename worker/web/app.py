@@ -132,6 +132,7 @@ ROUTES: list[Any] = [
     Route("/c/{slug}/outbox/{outbox_id:int}/retry", decisions.retry, methods=["POST"]),
     Route("/c/{slug}/outbox/{outbox_id:int}/resolve", decisions.resolve_held, methods=["POST"]),
     Route("/c/{slug}/evidence.zip", pages.evidence),
+    Route("/c/{slug}/preview", pages.preview),
     Route("/c/{slug}/contacts", forms.upload_contacts, methods=["POST"]),
     Route("/c/{slug}/{verb:str}", decisions.lifecycle, methods=["POST"]),
     Route("/unsubscribe/{token}", public.unsubscribe, methods=["GET", "POST"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from worker.actions import approval, mail_problems, overview, review_queue, threads
+from worker.actions import approval, email_preview, mail_problems, overview, review_queue, threads
 from worker.settings import get_settings
 from worker.web.deps import in_session, now, read_only
 from worker.web.security import LETTER_CSP, csrf_token, current_user, login_required
@@ -138,3 +138,16 @@ async def evidence(request: Request) -> Response:
     )
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{slug}-evidence.zip"'})
+
+
+@login_required
+async def preview(request: Request) -> Response:
+    """The exact email every contact would get (invitation by default), before anything goes."""
+    csrf_token(request)
+    slug = _slug(request)
+    kind = request.query_params.get("kind", "invitation")
+    secret = get_settings().secret()
+    rows = await read_only(lambda s: email_preview.preview_emails(
+        s, slug, kind=kind, secret=secret, now=now()))  # fmt: skip
+    return render(request, "preview.html", {"slug": slug, "rows": rows, "kind": kind,
+                                            "kinds": email_preview.KINDS})  # fmt: skip
