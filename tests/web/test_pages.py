@@ -220,3 +220,37 @@ def test_preview_shows_each_contacts_email_before_anything_is_sent(
         Organisation.is_coordinator.is_(False))).all()  # fmt: skip
     assert page.text.count('class="msg msg-out"') == len(contacts) > 20
     assert client.get("/c/icc-2024/preview", params={"kind": "bogus"}).status_code == 400
+
+
+def test_a_lead_retries_failed_mail_and_downloads_the_evidence(
+    client: TestClient, seed: Campaign, session: Session
+) -> None:
+    import io
+    import zipfile
+
+    from worker.models import OutboundMessage
+
+    invitation = session.scalars(select(Invitation).order_by(Invitation.id)).first()
+    assert invitation is not None
+    failed = OutboundMessage(
+        campaign_id=seed.id, contact_id=invitation.contact_id, invitation_id=invitation.id,
+        kind="invitation", dedupe_key="t:failed", message_id="<failed@hrn.example>",
+        envelope_from="signon@hrn.example", recipients=[invitation.contact.email],
+        subject="Invitation", raw=b"Subject: x\r\n\r\nx\r\n", state="failed", attempts=8,
+        last_smtp_reply="550 5.1.1 mailbox unavailable",
+    )  # fmt: skip
+    session.add(failed)
+    session.commit()
+    token = login(client, LEAD)
+    page = client.get("/c/icc-2024/outbox")
+    assert "550 5.1.1 mailbox unavailable" in page.text
+    retried = client.post(f"/c/icc-2024/outbox/{failed.id}/retry", data={"csrf_token": token})
+    assert retried.status_code == 303
+    session.expire_all()
+    assert session.get(OutboundMessage, failed.id).state == "queued"  # type: ignore[union-attr]
+    audit = session.scalars(select(AuditLog).where(AuditLog.action == "manual_retry")).one()
+    assert audit.actor == f"web:{LEAD[0]}"
+    evidence = client.get("/c/icc-2024/evidence.zip")
+    assert evidence.status_code == 200
+    names = zipfile.ZipFile(io.BytesIO(evidence.content)).namelist()
+    assert any(name.endswith("signatories.csv") for name in names)
