@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from worker.actions.outbox import send_batch
 from worker.actions.process_reply import process_reply
 from worker.core.states import InboundState, InvitationState
 from worker.db import session_factory
-from worker.mail.inbox import mailbox_key, poll_mailbox
+from worker.mail.inbox import PollResult, mailbox_key, poll_mailbox
 from worker.mail.lmtp import start_listener
 from worker.mail.smtp import Sender
 from worker.models import InboundMessage, MailboxCursor, OutboundMessage, ReviewItem, Signature
@@ -158,10 +159,24 @@ def test_two_polls_at_once_store_each_message_once_and_neither_fails(
         dovecot,
         *(reply_to(world.sent(a).raw or b"", f"Yes, we sign! ({a})", sender=a) for a in senders),
     )
+    # Force the overlap: each poll waits, after reading the cursor and the UIDs and before
+    # storing the first message, until the other has got as far (the clock is read there).
+    both_read_the_cursor = threading.Barrier(2, timeout=30)
+    calls = threading.local()
+
+    def clock() -> datetime:
+        calls.n = getattr(calls, "n", 0) + 1
+        if calls.n == 2:  # 1: loading the cursor; 2: about to store the first message
+            both_read_the_cursor.wait()
+        return NOW
+
+    def poll(_: int) -> PollResult:
+        return poll_mailbox(_target(dovecot), sessions, store=ingest, clock=clock)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(
-            pool.map(lambda _: poll_mailbox(_target(dovecot), sessions, store=ingest), range(2))
-        )
+        results = list(pool.map(poll, range(2)))
+    assert not both_read_the_cursor.broken  # the two polls really ran side by side
+    assert sorted(len(r.stored) for r in results) in ([0, 2], [1, 1])
     assert sum(len(r.stored) for r in results) == 2
     world.session.rollback()
     assert len(world.session.scalars(select(InboundMessage)).all()) == 2
