@@ -58,11 +58,12 @@ _JA: dict[str, str] = {
     "Subject": "件名",
     "The service's guess": "自動判定",
     "Listing name": "掲載名",
-    "sign": "賛同として記録",
-    "decline": "辞退",
-    "question": "質問として対応済み",
-    "unsubscribe": "配信停止",
-    "ignore": "無視",
+    "outcome:sign": "賛同として記録",
+    "outcome:decline": "辞退",
+    "outcome:question": "質問として対応済み",
+    "outcome:unsubscribe": "配信停止",
+    "outcome:ignore": "無視",
+    "question": "質問",
     "Count": "団体数",
     "List hash": "リストのハッシュ",
     "Letter hash": "書簡のハッシュ",
@@ -99,13 +100,44 @@ _JA: dict[str, str] = {
         "このキャンペーンに関するメールは今後届きません。"
     ),
     "Decide": "判定",
+    "Organisation": "団体",
+    # states (campaign, invitation, outbox)
+    "draft": "下書き",
+    "open": "受付中",
+    "paused": "一時停止中",
+    "closing": "締切処理中",
+    "awaiting_approval": "承認待ち",
+    "delivering": "送付中",
+    "delivered": "送付済み",
+    "cancelled": "中止",
+    "pending": "未送信",
+    "unsubscribed": "配信停止",
+    "withdrawn": "撤回",
+    "replaced": "差し替え",
+    "none": "なし",
+    "held": "保留",
+    "failed": "失敗",
+    "queued": "送信待ち",
+    "sending": "送信中",
+    "sent": "送信済み",
+    "retry": "再送待ち",
+    "suppressed": "送信停止",
     "Preview": "メールのプレビュー",
     "Keys": "キー",
 }
 
 
 # Keys that are identifiers rather than English words.
-_EN: dict[str, str] = {"review_open": "to review", "outbox": "queued mail"}
+_EN: dict[str, str] = {
+    "review_open": "to review",
+    "outbox": "queued mail",
+    "awaiting_approval": "awaiting approval",
+    "outcome:sign": "sign",
+    "outcome:decline": "decline",
+    "outcome:question": "question answered",
+    "outcome:unsubscribe": "unsubscribe",
+    "outcome:ignore": "ignore",
+}
 
 
 def translate(lang: str, text: str) -> str:
