@@ -127,7 +127,8 @@ def test_preview_shows_the_personalised_japanese_and_english_invitations(
     assert "「賛同します」とご返信ください" in ja and "団体名（掲載名）：" in ja
     assert "2024年5月29日（水）17時（日本時間）" in ja
     assert "<strong>守る</strong>" in ja  # the letter's Markdown, as HTML
-    assert "日本政府は国際刑事裁判所の独立性を**守る**べきです。" in ja  # ... and as text
+    assert "日本政府は国際刑事裁判所の独立性を守るべきです。" in ja  # ... and as text, not Markdown
+    assert "**" not in ja.split("----- HTML part")[0]
 
     assert _run(monkeypatch, "preview", "mail-test", "--contact", "tokyo@hrw.example") == 0
     en = capsys.readouterr().out

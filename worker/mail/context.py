@@ -18,6 +18,7 @@ from worker.core import tokens
 from worker.core.letter import printed_names
 from worker.core.states import InvitationState, SignatureState
 from worker.errors import Problem, UserError
+from worker.mail.plaintext import markdown_to_text
 from worker.mail.render import format_datetime
 from worker.models import Campaign, Invitation, Organisation, Signature
 
@@ -210,7 +211,7 @@ def contact_context(
             "person": person,
             "address_lines": address_lines(org_name, person, lang),
             "display_name": display_name(org_name, person, lang),
-            "letter_text": letter_texts[lang],
+            "letter_text": markdown_to_text(letter_texts[lang]),  # readable: no `##`
             "letter_html": Markup(letter_html(letter_texts[lang])),  # noqa: S704 (lead's own file)
             "token": token,
             "reply_address": reply,
