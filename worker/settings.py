@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.core.retry import RetryPolicy
@@ -53,6 +53,25 @@ class Settings(BaseSettings):
         env_file_encoding="utf-8",
         extra="ignore",
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _seconds(cls, value: object, info: object) -> object:
+        """A `*_seconds` setting takes a number of seconds or a duration with its unit
+        ("5 minutes", "3 days", "PT20S", "0:05:00"; worker/core/durations.py)."""
+        name = getattr(info, "field_name", "") or ""
+        if name.endswith("_seconds") and isinstance(value, str):
+            text = value.strip()
+            try:
+                return float(text)
+            except ValueError:
+                from worker.core.durations import parse_duration
+
+                try:
+                    return parse_duration(text).total_seconds()
+                except ValueError as exc:
+                    raise ValueError(f"OUTREACH_{name.upper()}: {exc}") from None
+        return value
 
     data_dir: Path = Field(default=PROJECT_ROOT / "data")
     database_url: str = ""  # empty: SQLite file under data_dir

@@ -69,3 +69,21 @@ def test_stored_iso_form_round_trips_through_pydantic() -> None:
 
     for delta in (timedelta(days=3), timedelta(hours=20), timedelta(seconds=20)):
         assert parse_duration(TypeAdapter(timedelta).dump_python(delta, mode="json")) == delta
+
+
+def test_a_seconds_setting_takes_a_duration_with_its_unit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pydantic import ValidationError
+
+    from worker.settings import Settings
+
+    monkeypatch.setenv("OUTREACH_OUTBOX_RETRY_WINDOW_SECONDS", "3 days")
+    monkeypatch.setenv("OUTREACH_IMAP_POLL_SECONDS", "45")
+    monkeypatch.setenv("OUTREACH_BEAT_STALE_SECONDS", "PT2M")
+    settings = Settings()
+    assert settings.outbox_retry_window_seconds == 3 * 86400
+    assert (settings.imap_poll_seconds, settings.beat_stale_seconds) == (45, 120)
+    monkeypatch.setenv("OUTREACH_BEAT_STALE_SECONDS", "2 minutez")
+    with pytest.raises(ValidationError, match="OUTREACH_BEAT_STALE_SECONDS: '2 minutez'"):
+        Settings()
