@@ -161,6 +161,8 @@ def test_a_past_deadline_is_refused_by_check(outreach: Run, campaign_dir: Path) 
         outreach, campaign_dir, invite_at=now - timedelta(days=3),
         deadline=now - timedelta(hours=1), quiet_hours="off",
     )  # fmt: skip
+    loaded = outreach("campaign", "load", str(campaign_dir / "icc-2024.yaml"))
+    assert "WARNING: its deadline" in loaded.stderr and "has passed" in loaded.stderr
     checked = outreach("campaign", "check", "icc-2024")
     text = " ".join((checked.stdout + checked.stderr).split())
     assert checked.returncode == 2, text

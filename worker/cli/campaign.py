@@ -44,12 +44,25 @@ def load(
     """Validate a campaign definition and store it (loading the same file again changes nothing)."""
     with session_scope() as session:
         result = load_campaign(session, file)
+        stored = session.get(Campaign, result.campaign_id)
+        past = (
+            stored is not None
+            and stored.state == "draft"
+            and stored.deadline <= datetime.now(UTC)
+        )
+        deadline = _local(stored.deadline, ZoneInfo(stored.timezone)) if stored else "-"
     if result.outcome == "created":
         typer.echo(f"campaign {result.slug}: created (draft) from {file}")
     elif result.outcome == "updated":
         typer.echo(f"campaign {result.slug}: updated {', '.join(result.changed)}")
     else:
         typer.echo(f"campaign {result.slug}: unchanged")
+    if past:
+        typer.echo(
+            f"WARNING: its deadline {deadline} has passed: `campaign check` and `campaign start` "
+            "refuse it; move schedule.deadline later and load the file again",
+            err=True,
+        )
 
 
 @campaign_app.command("list")
