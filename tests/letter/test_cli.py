@@ -51,6 +51,8 @@ def test_approve_shows_the_pdfs_and_count_and_asks_first(
     code, output = _run("campaign", "approve", "icc-2024", input="n\n")
     assert code == 1
     assert "27" in output and "icc-2024-letter-ja.pdf" in output
+    # Answering "no" says what happened and what to do next.
+    assert "Not sent: the final letter of icc-2024 stays held for approval" in output
     session.expire_all()
     assert session.get(Campaign, seed_campaign.id).state == "awaiting_approval"  # type: ignore[union-attr]
     code, output = _run("campaign", "approve", "icc-2024", "--yes", "--by", "lead:carol")

@@ -71,3 +71,21 @@ def test_reminders_that_cannot_happen_are_a_metric_and_a_status_warning(
     code, out = cli("status", "--ping-timeout", "0")
     assert code == 0, out
     assert "tight: WARNING: 6 listed reminder(s) can never be sent" in " ".join(out.split())
+
+
+def test_approval_warns_when_organisations_were_never_invited(builder: CampaignBuilder) -> None:
+    """The issue's trap: 2 of 3 organisations stayed `pending` (quiet hours), yet the letter
+    was approved without a word. The approval step now says it."""
+    from worker.actions.forecast import missed_mail_warning
+
+    built = builder.campaign("trap", 3, deadline=builder.now - timedelta(minutes=5))
+    built.campaign.state = "awaiting_approval"
+    built.invitations[0].state = "signed"
+    builder.session.commit()
+    warning = missed_mail_warning(builder.session, built.campaign)
+    assert warning is not None
+    assert warning.startswith("WARNING: 2 of 3 organisations were never invited")
+    for invitation in built.invitations[1:]:
+        invitation.state = "invited"
+    builder.session.commit()
+    assert missed_mail_warning(builder.session, built.campaign) is None
