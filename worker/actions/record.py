@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import random
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
@@ -22,6 +22,25 @@ from worker.models import Campaign, Contact, Invitation, OutboundMessage
 
 # Kinds whose 550 means this contact's address is dead for the campaign.
 CONTACT_KINDS = frozenset({"invitation", "reminder"})
+_T = cast(Table, OutboundMessage.__table__)
+# One Core statement, compiled once: it runs once per message sent.
+_RECORD = (
+    update(_T)
+    .where(
+        _T.c.id == bindparam("b_id"),
+        _T.c.claimed_by == bindparam("b_claimer"),
+        _T.c.state == OutboxState.SENDING.value,
+    )
+    .values(
+        state=bindparam("b_state"),
+        last_smtp_code=bindparam("b_code"),
+        last_smtp_reply=bindparam("b_reply"),
+        sent_at=bindparam("b_sent_at"),
+        next_attempt_at=bindparam("b_next"),
+        lease_until=None,
+        updated_at=bindparam("b_now"),
+    )
+)
 
 
 def record_result(
@@ -49,24 +68,23 @@ def record_result(
         policy=policy,
         spread=random.random(),  # jitter, not a secret
     )
-    t = OutboundMessage
-    done = cast(
-        "CursorResult[Any]",
-        session.execute(
-            update(t)
-            .where(t.id == row.id, t.claimed_by == claimer, t.state == OutboxState.SENDING.value)
-            .values(
-                state=decision.verdict.value,
-                last_smtp_code=result.code,
-                last_smtp_reply=result.reply[:2000],
-                sent_at=now if decision.verdict is Verdict.SENT else None,
-                next_attempt_at=decision.next_attempt_at,
-                lease_until=None,
-                updated_at=now,
-            )
-            .execution_options(synchronize_session=False)
-        ),
-    ).rowcount
+    done = (
+        session.connection()
+        .execute(
+            _RECORD,
+            {
+                "b_id": row.id,
+                "b_claimer": claimer,
+                "b_state": decision.verdict.value,
+                "b_code": result.code,
+                "b_reply": result.reply[:2000],
+                "b_sent_at": now if decision.verdict is Verdict.SENT else None,
+                "b_next": decision.next_attempt_at,
+                "b_now": now,
+            },
+        )
+        .rowcount
+    )
     if not done:  # the lease ran out and someone else holds (or finished) the row
         return None
     if decision.verdict is Verdict.SENT:  # 0
