@@ -12,7 +12,6 @@ signatories but the unsubscribed, and a worker killed mid-delivery never causes 
 from __future__ import annotations
 
 import subprocess
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -21,7 +20,7 @@ from email.utils import getaddresses
 
 import pytest
 from sqlalchemy import func, select
-from support.celery_processes import wait_until
+from support.celery_processes import wait_for_scans, wait_until
 from support.dovecot import Dovecot
 from support.replies import reply_to, text_of
 
@@ -220,7 +219,7 @@ def test_campaign_runs_from_start_to_one_approved_letter_through_smtp_imap_worke
     assert _audits(run, "final_letter.prepared") == 1
     (final_row,) = run.rows("final_letter")
     assert final_row.state == "held"
-    time.sleep(2.0)  # several more scans of both beats: the gate holds
+    wait_for_scans(run.session)  # several more scans of both beats: the gate holds
     assert run.campaign().state == "awaiting_approval"
     assert run.to_ministry() == []
 
@@ -230,7 +229,7 @@ def test_campaign_runs_from_start_to_one_approved_letter_through_smtp_imap_worke
         lambda: run.campaign().state == "delivered" and run.received_by("delivered_notice"),
         60, "the letter delivered and the notices sent", state=run.state,
     )  # fmt: skip
-    time.sleep(1.5)  # more scans of both beats: nothing more may go out
+    wait_for_scans(run.session)  # more scans of both beats: nothing more may go out
     (final,) = run.to_ministry()
     assert final["message_id"] == final_row.message_id
     assert final["rcpt_tos"] == [MINISTRY, *COORDINATORS]
@@ -300,7 +299,7 @@ def test_final_letter_of_a_worker_killed_mid_delivery_is_held_and_sent_once_afte
         state=run.state,
     )  # fmt: skip
     assert _audits(run, "lease_expired_held") == 1
-    time.sleep(2.0)  # more scans, a live worker: still never resent by itself
+    wait_for_scans(run.session)  # more scans, a live worker: still never resent by itself
     assert final_state() == "held"
     assert run.to_ministry() == []
     assert len(run.sink.holding()) == 1  # no second attempt reached the relay
@@ -315,7 +314,7 @@ def test_final_letter_of_a_worker_killed_mid_delivery_is_held_and_sent_once_afte
         lambda: run.campaign().state == "delivered" and run.received_by("delivered_notice"),
         60, "the letter delivered after the resend", state=run.state,
     )  # fmt: skip
-    time.sleep(1.5)
+    wait_for_scans(run.session)  # more scans: the resent letter goes once
     (final,) = run.to_ministry()
     assert final["message_id"] == row.message_id  # the same message, not a new one
     assert final["rcpt_tos"] == [MINISTRY, *COORDINATORS]

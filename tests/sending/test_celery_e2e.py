@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from support.celery_processes import wait_for_scans
 from support.smtp_sink import SmtpSink
 from typer.testing import CliRunner
 
@@ -41,7 +41,7 @@ def test_every_contact_of_a_200_contact_campaign_gets_exactly_one_invitation(
     celery.start_worker()
     celery.start_beat()
     wait_until(lambda: _all_sent(session, 200), 60, "200 invitations sent")
-    time.sleep(1.5)  # a few more scans: nothing new may go out
+    wait_for_scans(session)  # a few more scans: nothing new may go out
     messages = sink.messages()
     per_recipient = Counter(tuple(m["rcpt_tos"]) for m in messages)
     assert len(per_recipient) == 200
@@ -70,7 +70,7 @@ def test_reminders_go_only_to_contacts_who_have_not_answered(
     celery.start_worker()
     celery.start_beat()
     wait_until(lambda: _all_sent(session, len(waiting)), 30, "reminders sent")
-    time.sleep(1.5)
+    wait_for_scans(session)  # a few more scans: no second reminder, none to the others
     rows = session.scalars(select(OutboundMessage)).all()
     assert {r.kind for r in rows} == {"reminder"}
     assert {r.sequence for r in rows} == {1}
@@ -106,11 +106,17 @@ def test_a_550_ends_that_contacts_mail_and_is_reported(
     sink.set_rules({"reject": {dead: 550}})
     celery.start_worker()
     celery.start_beat()
+    # 9 invitations and the lead's bounce report (one bounce path: a 550 is reported like a
+    # bounce email) sent; the dead address's invitation failed.
     wait_until(
-        lambda: _states(session)["sent"] == 9 and _states(session)["failed"] == 1,
+        lambda: _states(session)["sent"] == 10 and _states(session)["failed"] == 1,
         30,
-        "9 sent, 1 failed",
+        "9 invitations and a bounce report sent, 1 failed",
     )
+    (report,) = session.scalars(
+        select(OutboundMessage).where(OutboundMessage.kind == "bounce_report")
+    ).all()
+    assert report.state == "sent" and dead not in report.recipients
     contact = session.scalars(select(Contact).where(Contact.email == dead)).one()
     assert contact.address_state == "bounced"
     inv = session.scalars(select(Invitation).where(Invitation.contact_id == contact.id)).one()

@@ -44,6 +44,26 @@ def wait_until(
         time.sleep(every)
 
 
+def wait_for_scans(session: Any, scans: int = 3, timeout: float = 60) -> None:
+    """Wait until the beat's due-scan has run `scans` more times (its heartbeat advanced), so
+    an assertion that nothing more happened is made after real scans, not after a guess of
+    how long they take. A scan's tasks run after it: three scans cover the first's work."""
+    from sqlalchemy import select
+
+    from worker.models import Heartbeat
+
+    seen: list[Any] = []
+
+    def advanced() -> bool:
+        session.rollback()  # a fresh look at what the processes committed
+        at = session.scalar(select(Heartbeat.at).where(Heartbeat.name == "beat"))
+        if at is not None and (not seen or seen[-1] != at):
+            seen.append(at)
+        return len(seen) > scans  # the first value seen is where we started
+
+    wait_until(advanced, timeout, f"{scans} more scans of the beat (its heartbeat)")
+
+
 class Processes:
     """Celery worker and beat processes for one test, each in its own process group."""
 

@@ -21,9 +21,10 @@ from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.actions.suppression import suppressed_among
 from worker.core.retry import RetryPolicy
 from worker.core.states import OUTBOX_TRANSITIONS, CampaignState, OutboxState
-from worker.models import Campaign, OutboundMessage, Suppression, utcnow
+from worker.models import Campaign, OutboundMessage, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -73,13 +74,7 @@ class SendReport:
 
 def suppressed_addresses(session: Session, addresses: Iterable[str]) -> set[str]:
     """Which of these addresses are on the suppression list (lower-cased)."""
-    wanted = {a.lower() for a in addresses}
-    if not wanted:
-        return set()
-    rows = session.scalars(
-        select(func.lower(Suppression.email)).where(func.lower(Suppression.email).in_(wanted))
-    )
-    return set(rows)
+    return suppressed_among(session, addresses)
 
 
 def _is_claimable(now: datetime) -> Any:

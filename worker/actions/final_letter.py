@@ -10,7 +10,7 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
@@ -22,6 +22,7 @@ from worker.actions.letter import (
     pdf_filename,
 )
 from worker.actions.outbox import make_dedupe_key, publish_after_commit, queue_email
+from worker.actions.suppression import suppressed_among
 from worker.core.letter import Letter
 from worker.core.states import InvitationState, OutboxState, SignatureState
 from worker.errors import Problem, UserError
@@ -42,7 +43,6 @@ from worker.models import (
     Invitation,
     OutboundMessage,
     Signature,
-    Suppression,
 )
 
 log = logging.getLogger(__name__)
@@ -72,14 +72,8 @@ def mail_language(campaign: Campaign) -> str:
 
 
 def suppressed(session: Session, addresses: list[str]) -> set[str]:
-    wanted = {a.lower() for a in addresses}
-    if not wanted:
-        return set()
-    return set(
-        session.scalars(
-            select(func.lower(Suppression.email)).where(func.lower(Suppression.email).in_(wanted))
-        )
-    )
+    """Which of these addresses are suppressed (the one check: actions/suppression.py)."""
+    return suppressed_among(session, addresses)
 
 
 def build_final_email(

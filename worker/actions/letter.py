@@ -10,9 +10,10 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.actions.suppression import is_suppressed
 from worker.core.collation import name_variants
 from worker.core.letter import (
     CoordinatorInput,
@@ -32,7 +33,7 @@ from worker.mail.pdf import (
     render_letter_pdf,
     render_letter_text,
 )
-from worker.models import Campaign, Organisation, Signature, Suppression
+from worker.models import Campaign, Organisation, Signature
 
 Format = Literal["pdf", "html", "text"]
 
@@ -349,9 +350,7 @@ def check_letter(session: Session, campaign: Campaign) -> list[Problem]:
     email = (recipient.get("email") or "").lower()
     if not email:  # 1
         problems.append(Problem(where, "ministry.recipient.email", "missing"))
-    elif session.scalar(
-        select(func.count()).select_from(Suppression).where(func.lower(Suppression.email) == email)
-    ):
+    elif is_suppressed(session, email):
         problems.append(
             Problem(
                 where,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, Exists, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -28,6 +30,20 @@ def is_suppressed(session: Session, email: str) -> bool:
 def suppressed_addresses(session: Session) -> set[str]:
     """Every suppressed address (lower-cased), for checks over many contacts at once."""
     return set(session.scalars(select(Suppression.email)))
+
+
+def suppressed_among(session: Session, addresses: Iterable[str]) -> set[str]:
+    """Which of these addresses are suppressed (lower-cased). Rows are stored lower-cased by
+    `suppress`, so the comparison uses the unique index."""
+    wanted = {normalise(a) for a in addresses}
+    if not wanted:
+        return set()
+    return set(session.scalars(select(Suppression.email).where(Suppression.email.in_(wanted))))
+
+
+def suppressed_clause(email: ColumnElement[str]) -> Exists:
+    """SQL: the address in `email` (a column) is suppressed; for queries over many rows."""
+    return select(Suppression.id).where(Suppression.email == func.lower(email)).exists()
 
 
 def suppress(
