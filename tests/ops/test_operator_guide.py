@@ -14,6 +14,8 @@ import pytest
 from support.dovecot import Dovecot, start_dovecot
 from support.smtp_sink import SmtpSink
 
+from worker import migrate
+
 REPO = Path(__file__).resolve().parents[2]
 MAILBOX = "signon@hrn.example"
 PASSWORD = "op-guide-password"
@@ -59,7 +61,8 @@ def test_the_worked_example_runs_against_a_real_relay_and_mailbox(
         "OUTREACH_DATA_DIR": str(tmp_path / "data"),
         "OUTREACH_SECRET_KEY": "test-secret-key-not-for-production",
     })  # fmt: skip
-    subprocess.run(["outreach", "db", "upgrade"], env=env, check=True, capture_output=True)
+    (tmp_path / "data").mkdir()
+    migrate.upgrade(f"sqlite:///{tmp_path / 'data' / 'outreach.sqlite3'}")  # `db upgrade`
     dovecot.append(
         b"From: Someone <someone@ngo.example>\r\nTo: signon+nothing@hrn.example\r\n"
         b"Subject: Re: joint letter\r\nMessage-ID: <op-guide-1@ngo.example>\r\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,7 +47,7 @@ def test_status_names_both_workers_and_each_stops_on_a_group_sigterm(tmp_path: P
     for queues in ("sending,scheduling,delivery", "intake"):
         with (tmp_path / f"{queues.split(',')[0]}.log").open("wb") as log:
             workers[queues] = subprocess.Popen(
-                [*CLI, "worker", "--queues", queues, "--concurrency", "2", "--loglevel", "INFO"],
+                [*CLI, "worker", "--queues", queues, "--concurrency", "1", "--loglevel", "INFO"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
 
@@ -65,8 +66,13 @@ def test_status_names_both_workers_and_each_stops_on_a_group_sigterm(tmp_path: P
     def logs() -> str:
         return "\n".join([*seen, *(p.read_text()[-1500:] for p in tmp_path.glob("*.log"))])
 
+    def both_ready() -> bool:  # cheap: read the logs, not a CLI run per poll
+        text = "".join(p.read_text(errors="replace") for p in tmp_path.glob("*.log"))
+        return bool(re.search(r"sending@\S+ ready", text) and re.search(r"intake@\S+ ready", text))
+
     try:
-        found = wait_until(names, 120, "both workers to answer a ping", every=1, state=logs)
+        wait_until(both_ready, 180, "both workers to start", every=0.5, state=logs)
+        found = wait_until(names, 60, "both workers to answer a ping", every=1, state=logs)
         host = found[0].split("@")[1]
         assert sorted(found) == [f"intake@{host}", f"sending@{host}"]
         done = subprocess.run([*CLI, "status", "--ping-timeout", "2"], env=env,
