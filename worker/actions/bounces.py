@@ -9,6 +9,7 @@ from worker.actions import audit
 from worker.actions.notices import org_name, queue_lead
 from worker.actions.reply_context import Context, move_invitation
 from worker.actions.suppression import suppress, suppressed_addresses
+from worker.core.kinds import EmailKind
 from worker.core.states import AddressState, InvitationState
 from worker.core.tokens import make_token
 from worker.models import Contact, Invitation
@@ -67,7 +68,7 @@ def record_bounce(
         report_sequence = inbound.id if inbound else ctx.invitation.id
     queue_lead(
         ctx,
-        "bounce_report",
+        EmailKind.BOUNCE_REPORT,
         report_sequence,
         {
             "organisation_name": org_name(ctx.invitation.organisation),

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from worker.actions import audit
 from worker.actions.notices import queue_contact, sequence
 from worker.actions.reply_context import Context, move_invitation
+from worker.core.kinds import EmailKind
 from worker.core.states import InvitationState, SignatureState
 from worker.models import Signature
 
@@ -97,7 +98,7 @@ def sign(
     move_invitation(ctx, InvitationState.SIGNED, "signed")
     ctx.invitation.answered_at = ctx.now
     if acknowledge:
-        queue_contact(ctx, "acknowledgement", sequence(ctx))
+        queue_contact(ctx, EmailKind.ACKNOWLEDGEMENT, sequence(ctx))
     return signature
 
 
@@ -144,7 +145,7 @@ def rename(ctx: Context, *, name: str, decided_by: str) -> bool:
         campaign_id=ctx.campaign.id,
         detail={"before": before, "name": name, "decided_by": decided_by},
     )
-    queue_contact(ctx, "acknowledgement", sequence(ctx))
+    queue_contact(ctx, EmailKind.ACKNOWLEDGEMENT, sequence(ctx))
     return True
 
 

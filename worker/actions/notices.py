@@ -8,6 +8,7 @@ from worker.actions.outbox import queue_email
 from worker.actions.reply_context import Context
 from worker.actions.suppression import is_suppressed
 from worker.core.decode import parse_message, part_text
+from worker.core.kinds import EmailKind
 from worker.core.states import OutboxState
 from worker.mail.outgoing import PreparedEmail, prepare_contact_email, prepare_lead_email
 from worker.models import Organisation
@@ -59,7 +60,7 @@ def queue_lead(
         key=key or f"inbound-{sequence}",
         now=ctx.now,
         extra={**_thread(ctx), **extra},
-        reply_to=inbound.from_addr if inbound and kind == "question_forward" else None,
+        reply_to=inbound.from_addr if inbound and kind == EmailKind.QUESTION_FORWARD else None,
     )
     _queue(ctx, kind, sequence, prepared, to_contact=False)
 

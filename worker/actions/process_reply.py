@@ -24,6 +24,7 @@ from worker.actions.suppression import suppress, unsubscribe
 from worker.core import matching
 from worker.core.classify import Classification, Intent, classify
 from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
+from worker.core.kinds import EmailKind
 from worker.core.policy import Verb, decide_reply
 from worker.core.states import CampaignState, InboundState, InvitationState
 from worker.core.tokens import find_tokens
@@ -130,7 +131,7 @@ def process_reply(
     if result.removal is not None:
         action, review = carry_out_removal(ctx, result, rule)
         return _done(ctx, action, review=review)
-    answers_ack = match.answers_kind == "acknowledgement" or (
+    answers_ack = match.answers_kind == EmailKind.ACKNOWLEDGEMENT or (
         invitation.state == InvitationState.SIGNED.value and result.intent is not Intent.BOUNCE
     )
     return _carry_out(ctx, result, rule, answers_ack)
@@ -344,7 +345,8 @@ def _late(ctx: Context, result: Classification, rule: str) -> Outcome:
         return _done(ctx, f"{action} (late)", review=review)
     already = ctx.session.scalar(
         select(OutboundMessage.id).where(
-            OutboundMessage.invitation_id == ctx.invitation.id, OutboundMessage.kind == "late_reply"
+            OutboundMessage.invitation_id == ctx.invitation.id,
+            OutboundMessage.kind == EmailKind.LATE_REPLY,
         )
     )
     state = CampaignState(ctx.campaign.state)
@@ -352,7 +354,7 @@ def _late(ctx: Context, result: Classification, rule: str) -> Outcome:
     # One story: while the lead may still add it, a late signer is told nothing yet; it hears
     # the final outcome once (listed: the acknowledgement; not: late_reply after delivery).
     if already is None and not (awaiting and result.intent is Intent.SIGN):
-        queue_contact(ctx, "late_reply", 0)
+        queue_contact(ctx, EmailKind.LATE_REPLY, 0)
     if result.intent is Intent.DECLINE and ctx.invitation.state != InvitationState.SIGNED.value:
         move_invitation(ctx, InvitationState.DECLINED, "declined-late")
     if awaiting or result.intent in (Intent.QUESTION, Intent.UNCLEAR):

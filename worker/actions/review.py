@@ -13,6 +13,7 @@ from worker.actions.notices import body_preview, org_name, queue_lead
 from worker.actions.outbox import publish_after_commit
 from worker.actions.reply_context import ACTOR, Context, move_invitation
 from worker.actions.suppression import unsubscribe
+from worker.core.kinds import EmailKind
 from worker.core.states import (
     INVITATION_TRANSITIONS,
     CampaignState,
@@ -80,7 +81,7 @@ def question(ctx: Context, *, reason: str) -> ReviewItem:
         own = (inbound.classification or {}).get("own_text") or ""
         queue_lead(
             ctx,
-            "question_forward",
+            EmailKind.QUESTION_FORWARD,
             inbound.id,
             {
                 "organisation_name": org_name(ctx.invitation.organisation),

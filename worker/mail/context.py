@@ -15,6 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from worker.core import tokens
+from worker.core.kinds import CONTACT_KINDS as CONTACT_KINDS
+from worker.core.kinds import LEAD_KINDS as LEAD_KINDS
 from worker.core.letter import printed_names
 from worker.core.states import InvitationState, SignatureState
 from worker.errors import Problem, UserError
@@ -22,8 +24,6 @@ from worker.mail.plaintext import markdown_to_text
 from worker.mail.render import format_datetime
 from worker.models import Campaign, Invitation, Organisation, Signature
 
-CONTACT_KINDS = ("invitation", "reminder", "acknowledgement", "late_reply")
-LEAD_KINDS = ("question_forward", "bounce_report")
 LANGUAGE_LABELS = {
     "en": {"en": "English", "ja": "Japanese"},
     "ja": {"en": "英語", "ja": "日本語"},
