@@ -14,13 +14,13 @@ from worker.actions import audit
 from worker.core.contacts_csv import EncodingProblem, OrgRecord, decode_csv, parse_contacts
 from worker.core.identity import Identity, first_match, same_organisation
 from worker.core.readings import reading_of
-from worker.core.states import CampaignState, InvitationState
+from worker.core.states import CAMPAIGN_COLLECTING, CampaignState, InvitationState
 from worker.core.tokens import make_token
 from worker.errors import NotFound, Problem, UserError
 from worker.models import Campaign, Contact, Invitation, Organisation
 
 # Invitations are created only while the campaign may still send them.
-_INVITING_STATES = frozenset({CampaignState.DRAFT, CampaignState.OPEN, CampaignState.PAUSED})
+_INVITING_STATES = CAMPAIGN_COLLECTING  # new contacts are invited until the deadline
 
 Progress = Callable[[int, int], None]  # (organisations done, organisations in total)
 

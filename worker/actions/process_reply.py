@@ -26,14 +26,20 @@ from worker.core.classify import Classification, Intent, classify
 from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
 from worker.core.kinds import EmailKind
 from worker.core.policy import Verb, decide_reply
-from worker.core.states import CampaignState, InboundState, InvitationState
+from worker.core.states import (
+    CAMPAIGN_AWAITING_LEAD,
+    CAMPAIGN_COLLECTING,
+    CampaignState,
+    InboundState,
+    InvitationState,
+)
 from worker.core.tokens import find_tokens
 from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
 
 # Campaign states in which answers still change the signatory list.
-ANSWERS_ACCEPTED = frozenset({CampaignState.DRAFT, CampaignState.OPEN, CampaignState.PAUSED})
+ANSWERS_ACCEPTED = CAMPAIGN_COLLECTING
 # Campaign states in which a lead may still add a late signatory before delivery.
-AWAITING_LEAD = frozenset({CampaignState.CLOSING, CampaignState.AWAITING_APPROVAL})
+AWAITING_LEAD = CAMPAIGN_AWAITING_LEAD
 
 
 def process_reply(

@@ -29,18 +29,18 @@ CAMPAIGN_TRANSITIONS: dict[CampaignState, frozenset[CampaignState]] = {
     CampaignState.CLOSING: frozenset(
         {CampaignState.AWAITING_APPROVAL, CampaignState.DELIVERING, CampaignState.CANCELLED}
     ),
-    CampaignState.AWAITING_APPROVAL: frozenset(
-        {CampaignState.DELIVERING, CampaignState.CANCELLED}
-    ),
+    CampaignState.AWAITING_APPROVAL: frozenset({CampaignState.DELIVERING, CampaignState.CANCELLED}),
     CampaignState.DELIVERING: frozenset({CampaignState.DELIVERED}),
     CampaignState.DELIVERED: frozenset(),
     CampaignState.CANCELLED: frozenset(),
 }
 
-# States in which the campaign definition's schedule (invite time, deadline) may still change.
-CAMPAIGN_SCHEDULE_EDITABLE = frozenset(
-    {CampaignState.DRAFT, CampaignState.OPEN, CampaignState.PAUSED}
-)
+# Before the deadline: answers still change the signatory list, new contacts are invited, and
+# the schedule (invite time, deadline) may still change. Declared once, named for each use.
+CAMPAIGN_COLLECTING = frozenset({CampaignState.DRAFT, CampaignState.OPEN, CampaignState.PAUSED})
+CAMPAIGN_SCHEDULE_EDITABLE = CAMPAIGN_COLLECTING
+# After the deadline, before delivery: a lead may still add a late signatory.
+CAMPAIGN_AWAITING_LEAD = frozenset({CampaignState.CLOSING, CampaignState.AWAITING_APPROVAL})
 # States in which the letter text may still change (it is what NGOs consent to).
 CAMPAIGN_LETTER_EDITABLE = frozenset({CampaignState.DRAFT})
 
@@ -103,9 +103,7 @@ class OutboxState(StrEnum):
 
 
 OUTBOX_TRANSITIONS: dict[OutboxState, frozenset[OutboxState]] = {
-    OutboxState.QUEUED: frozenset(
-        {OutboxState.SENDING, OutboxState.SUPPRESSED, OutboxState.HELD}
-    ),
+    OutboxState.QUEUED: frozenset({OutboxState.SENDING, OutboxState.SUPPRESSED, OutboxState.HELD}),
     OutboxState.RETRY: frozenset(
         {OutboxState.SENDING, OutboxState.SUPPRESSED, OutboxState.FAILED, OutboxState.HELD}
     ),
@@ -205,9 +203,7 @@ class IllegalTransition(ValueError):
 S = TypeVar("S", bound=StrEnum)
 
 
-def check_transition(
-    table: dict[S, frozenset[S]], current: S, target: S
-) -> None:
+def check_transition(table: dict[S, frozenset[S]], current: S, target: S) -> None:
     """Raise IllegalTransition unless `current -> target` is listed in `table`."""
     if target not in table[current]:
         allowed = ", ".join(sorted(s.value for s in table[current])) or "nothing"
