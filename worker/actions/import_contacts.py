@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.actions.campaigns import find_campaign
 from worker.core.contacts_csv import EncodingProblem, OrgRecord, decode_csv, parse_contacts
 from worker.core.identity import Identity, first_match, same_organisation
 from worker.core.readings import reading_of
 from worker.core.states import CAMPAIGN_COLLECTING, CampaignState, InvitationState
 from worker.core.tokens import make_token
-from worker.errors import NotFound, Problem, UserError
+from worker.errors import Problem, UserError
 from worker.models import Campaign, Contact, Invitation, Organisation
 
 # Invitations are created only while the campaign may still send them.
@@ -58,12 +59,7 @@ def import_contacts(
     Nothing is written when any row is bad, unless `skip_bad_rows` (then the bad rows are
     listed in the summary). Runs in the caller's transaction; raises UserError on bad input.
     """
-    campaign = session.scalars(select(Campaign).where(Campaign.slug == campaign_slug)).first()
-    if campaign is None:
-        raise NotFound(
-            f"no campaign {campaign_slug!r}; load its definition first with "
-            "`outreach campaign load FILE.yaml` (see `outreach campaign list`)"
-        )
+    campaign = find_campaign(session, campaign_slug)
 
     # 1. Decode: UTF-8 (BOM or not), else Shift_JIS from Excel.
     try:
