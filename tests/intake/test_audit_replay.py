@@ -70,3 +70,26 @@ def test_replay_names_a_move_the_table_forbids(world: World) -> None:
     world.session.flush()
     _, problems = replay(world.session, after_id=start)
     assert any("'unsubscribed' -> 'invited' is not in the table" in p for p in problems)
+
+
+def test_a_conditional_update_checks_its_move_before_any_sql(world: World) -> None:
+    import pytest
+
+    from worker.actions.audit import move_where
+    from worker.core.states import CAMPAIGN_TRANSITIONS, CampaignState, IllegalTransition
+    from worker.models import Campaign
+
+    with pytest.raises(IllegalTransition):
+        move_where(
+            world.session, Campaign, CAMPAIGN_TRANSITIONS,
+            (CampaignState.OPEN, CampaignState.DELIVERED), CampaignState.CLOSING,
+        )  # fmt: skip
+    moved = move_where(
+        world.session, Campaign, CAMPAIGN_TRANSITIONS, (CampaignState.OPEN,),
+        CampaignState.PAUSED, Campaign.id == world.campaign.id,
+    )  # fmt: skip
+    again = move_where(
+        world.session, Campaign, CAMPAIGN_TRANSITIONS, (CampaignState.OPEN,),
+        CampaignState.PAUSED, Campaign.id == world.campaign.id,
+    )  # fmt: skip
+    assert (moved, again) == (1, 0)  # the second finds the row moved already

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import CursorResult, Table, insert, update
 from sqlalchemy.orm import Session
 
 from worker.core.states import S, check_transition
@@ -91,4 +91,31 @@ def move(
     )
 
 
-__all__ = ["StrEnum", "move", "record", "record_many"]
+def move_where(
+    session: Session,
+    model: Any,
+    table: dict[S, frozenset[S]],
+    from_states: Sequence[S],
+    target: S,
+    *criteria: Any,
+    values: dict[str, Any] | None = None,
+) -> int:
+    """A conditional UPDATE of `model.state` that the transition table allows.
+
+    Every `from_states -> target` move is checked first (IllegalTransition before any SQL);
+    then `UPDATE ... SET state = target WHERE state IN from_states AND criteria`, so two
+    workers racing for one row both ask and only one gets rowcount 1. Returns the rowcount;
+    the caller audits what it moved (it knows which rows and why).
+    """
+    for current in from_states:
+        check_transition(table, current, target)
+    result = session.execute(
+        update(model)
+        .where(model.state.in_([s.value for s in from_states]), *criteria)
+        .values(state=target.value, **(values or {}))
+        .execution_options(synchronize_session=False)
+    )
+    return int(cast("CursorResult[Any]", result).rowcount)
+
+
+__all__ = ["StrEnum", "move", "move_where", "record", "record_many"]

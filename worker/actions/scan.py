@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit, due
@@ -24,6 +24,7 @@ from worker.core import schedule
 from worker.core.durations import parse_duration
 from worker.core.retry import RetryPolicy
 from worker.core.states import (
+    CAMPAIGN_TRANSITIONS,
     CampaignState,
     InvitationState,
 )
@@ -99,20 +100,17 @@ def close_past_deadline(session: Session, now: datetime) -> list[int]:
     ).all()
     closed: list[int] = []
     for campaign_id, state in candidates:
-        result = cast(
-            "CursorResult[Any]",
-            session.execute(
-                update(Campaign)
-                .where(
-                    Campaign.id == campaign_id,
-                    Campaign.state.in_([CampaignState.OPEN.value, CampaignState.PAUSED.value]),
-                    Campaign.deadline <= now,
-                )
-                .values(state=CampaignState.CLOSING.value, frozen_at=now, updated_at=now)
-                .execution_options(synchronize_session=False),
-            ),
+        moved = audit.move_where(
+            session,
+            Campaign,
+            CAMPAIGN_TRANSITIONS,
+            (CampaignState.OPEN, CampaignState.PAUSED),
+            CampaignState.CLOSING,
+            Campaign.id == campaign_id,
+            Campaign.deadline <= now,
+            values={"frozen_at": now, "updated_at": now},
         )
-        if result.rowcount == 1:  # we did it, not a scan running beside us
+        if moved == 1:  # we did it, not a scan running beside us
             closed.append(campaign_id)
             audit.record(
                 session,
