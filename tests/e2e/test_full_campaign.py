@@ -58,7 +58,7 @@ REQUESTED_NAME = "Green Action Japan (GAJ)"
 SIGN_NAMED = f"Yes, we sign. Please list us as: {REQUESTED_NAME}\n\nThank you.\nMaria"
 SIGN_JA = "お世話になっております。\n\n当団体として賛同します。\nよろしくお願いいたします。"
 DECLINE = "Thank you for the invitation. Unfortunately we cannot sign this letter.\n\nTom"
-UNSUBSCRIBE_JA = "今後のメール配信を停止してください。"
+UNSUBSCRIBE_JA = "賛同はそのままで、今後のメール配信は停止してください。"  # keeps the signature
 AUTH_PASS = (
     f"{AUTHSERV_ID}; spf=pass smtp.mailfrom=green.example; "
     "dkim=pass header.d=green.example; dmarc=pass header.from=green.example"
