@@ -257,6 +257,12 @@ def main(argv: list[str]) -> int:
             problems = verify(state)
             for problem in problems:
                 print(f"prove-untouched: after `{' '.join(command)}`: {problem}", flush=True)
+            if not problems:
+                print(
+                    f"prove-untouched: after `{' '.join(command)}`: the unrelated dovecot and "
+                    "redis-server still run, same PIDs, Redis data intact",
+                    flush=True,
+                )
             if done.returncode != 0:
                 print(f"prove-untouched: `{' '.join(command)}` failed ({done.returncode})")
                 status = status or done.returncode
@@ -264,8 +270,6 @@ def main(argv: list[str]) -> int:
                 status = status or 1
             if status:
                 break
-            print(f"prove-untouched: after `{' '.join(command)}`: the unrelated dovecot and "
-                  "redis-server still run, same PIDs, Redis data intact", flush=True)  # fmt: skip
     finally:
         stop(state)
         shutil.rmtree(root, ignore_errors=True)
