@@ -13,7 +13,7 @@ from worker.core.pacing import per_task_limit, sends_inline, split_for_pacing
     ("rate", "limit"),
     [(600.0, 1200), (60.0, 120), (1.0, 2), (0.1, 1), (0.0, 1)],
 )
-def test_a_task_sends_what_goes_out_in_two_minutes_and_never_nothing(rate: float, limit: int) -> None:
+def test_a_task_sends_what_two_minutes_allow_and_never_nothing(rate: float, limit: int) -> None:
     assert per_task_limit(rate) == limit
 
 
