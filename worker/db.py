@@ -56,6 +56,15 @@ def _postgres_session_settings(dbapi_conn: Any, _record: Any) -> None:
     try:
         cursor = dbapi_conn.cursor()
         cursor.execute(_LZ4_IF_AVAILABLE)
+        # A host cut off by the network must not keep its row locks for hours (the kernel's
+        # keepalive default): the server probes it and drops it after db_dead_client_seconds.
+        dead = max(3, get_settings().db_dead_client_seconds)
+        cursor.execute(
+            "SELECT set_config('tcp_keepalives_idle', %s, false), "
+            "set_config('tcp_keepalives_interval', %s, false), "
+            "set_config('tcp_keepalives_count', '3', false)",
+            (str(max(1, dead // 2)), str(max(1, dead // 6))),
+        )
         cursor.close()
     finally:
         dbapi_conn.autocommit = autocommit

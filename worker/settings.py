@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # How far ahead the scan hands work to the queue (at the relay's rate), and how long a
     # hand-out stands before a lost task is assumed: the backlog in the broker stays bounded.
     dispatch_window_seconds: float = 30.0
+    # PostgreSQL drops a client that stopped answering (a host cut off by the network) after
+    # about this long (server-side TCP keepalives), so its open transaction and row locks go.
+    db_dead_client_seconds: int = 30
     log_json: bool = False
     log_level: str = "INFO"
     metrics_port: int = 9808

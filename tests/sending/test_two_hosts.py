@@ -72,6 +72,7 @@ def _env(host: netns.Host, db_url: str, sink: SmtpSink, tmp_path: Path) -> dict[
         "OUTREACH_DISPATCH_WINDOW_SECONDS": "4",
         "OUTREACH_OUTBOX_BATCH_SIZE": "10",
         "OUTREACH_SMTP_TIMEOUT_SECONDS": "5",
+        "OUTREACH_DB_DEAD_CLIENT_SECONDS": "6",
         "OUTREACH_IMAP_URL": "",
         "PYTHONPATH": str(REPO),
     }

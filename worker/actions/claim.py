@@ -133,11 +133,13 @@ def suppress_rows(session: Session, ids: Sequence[int], now: datetime) -> int:
 def claim(
     session: Session, ids: Sequence[int], *, now: datetime, claimer: str, lease: timedelta
 ) -> list[Claimed]:
-    """Take the rows that are due and free, under a lease; others (taken, sent) are left alone."""
+    """Take the rows that are due and free, under a lease; others (taken, sent, or locked by a
+    transaction elsewhere) are left alone, never waited for."""
     t = OutboundMessage
+    free = select(t.id).where(t.id.in_(ids)).with_for_update(skip_locked=True)
     stmt = (
         update(t)
-        .where(t.id.in_(ids), _is_claimable(now), t.campaign_id.not_in(paused_campaigns()))
+        .where(t.id.in_(free), _is_claimable(now), t.campaign_id.not_in(paused_campaigns()))
         .values(
             state=OutboxState.SENDING.value,
             lease_until=now + lease,

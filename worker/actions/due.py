@@ -139,16 +139,28 @@ def outstanding(session: Session, now: datetime) -> int:
     return int(session.scalar(select(func.count()).where(Invitation.dispatch_until > now)) or 0)
 
 
-def mark_dispatched(session: Session, ids: Sequence[int], until: datetime) -> None:
-    """The scan handed these rows out: later scans skip them until `until` (a lost task's rows
-    come back then). `invite`/`remind` clear the marker when they take the rows."""
+def mark_dispatched(session: Session, ids: Sequence[int], until: datetime) -> set[int]:
+    """The scan hands these rows out: later scans skip them until `until` (a lost task's rows
+    come back then); `invite`/`remind` clear the marker when they take the rows. Rows another
+    transaction holds (a worker busy with them, or one cut off by the network until the
+    server drops it) are skipped, never waited for. Returns the ids marked."""
+    marked: set[int] = set()
     for start in range(0, len(ids), 5000):
-        session.execute(
-            update(Invitation)
+        free = (
+            select(Invitation.id)
             .where(Invitation.id.in_(ids[start : start + 5000]))
-            .values(dispatch_until=until)
-            .execution_options(synchronize_session=False)
+            .with_for_update(skip_locked=True)
         )
+        marked.update(
+            session.scalars(
+                update(Invitation)
+                .where(Invitation.id.in_(free))
+                .values(dispatch_until=until)
+                .returning(Invitation.id)
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return marked
 
 
 def dispatch_budget(rate_per_minute: int, window: timedelta) -> int:

@@ -191,12 +191,16 @@ def plan_scan(
         if left <= 0:
             break
         found = due.due_in_campaign(session, campaign.id, campaign_plan(campaign), now, budget=left)
+        if dispatch_until is not None and (found.invitations or found.reminders):
+            ids = found.invitations + [r.invitation_id for r in found.reminders]
+            marked = due.mark_dispatched(session, ids, dispatch_until)
+            found = schedule.Due(
+                invitations=[i for i in found.invitations if i in marked],
+                reminders=[r for r in found.reminders if r.invitation_id in marked],
+            )
         if found.invitations or found.reminders:
             left -= len(found.invitations) + len(found.reminders)
             plan.work.append(CampaignWork(campaign.id, found.invitations, found.reminders))
-            if dispatch_until is not None:
-                ids = found.invitations + [r.invitation_id for r in found.reminders]
-                due.mark_dispatched(session, ids, dispatch_until)
     # 3. Campaigns whose final letter is being prepared or delivered (that task is idempotent).
     plan.deliver = list(
         session.scalars(

@@ -14,7 +14,7 @@ from worker.actions.claim import (
     suppress_rows,
     worker_name,
 )
-from worker.actions.record import record_result
+from worker.actions.record import record_result, relaxed_commit
 from worker.core.retry import RetryPolicy
 from worker.mail.smtp import Envelope, Sender
 from worker.models import utcnow
@@ -93,6 +93,7 @@ def send_claimed(
                     Envelope(row.envelope_from, list(row.recipients), row.raw, row.message_id)
                 )
                 with session.begin():  # 2
+                    relaxed_commit(session)
                     record_result(
                         session,
                         row,
