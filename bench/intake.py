@@ -66,6 +66,9 @@ def main() -> None:
         from worker.actions.intake import process_now
         from worker.db import get_engine, session_scope
         from worker.models import Contact, Invitation
+        from worker.tasks.publisher import install_celery_publisher
+
+        install_celery_publisher()  # acknowledgements go to an in-memory broker here
 
         t0 = time.perf_counter()
         campaign_id = store_campaign(url, args.invitations, "bench-intake", "open")
