@@ -114,8 +114,12 @@ def read_definition(path: Path) -> LoadedDefinition:
             raw = letter_path.read_bytes()
         except (FileNotFoundError, IsADirectoryError):
             problems.append(
-                Problem(where, f"letter.{lang}", f"letter file {letter_path} not found; "
-                        "write it beside the definition file or correct the name")
+                Problem(
+                    where,
+                    f"letter.{lang}",
+                    f"letter file {letter_path} not found; "
+                    "write it beside the definition file or correct the name",
+                )
             )
             continue
         try:
@@ -190,9 +194,7 @@ def load_campaign(session: Session, path: Path, *, actor: str = "cli") -> LoadRe
     state = CampaignState(campaign.state)
     refused = refusals(state, paths, d.slug)
     if refused:
-        problems = [
-            Problem(loaded.where(_loc_of(r.path)), r.path, r.message) for r in refused
-        ]
+        problems = [Problem(loaded.where(_loc_of(r.path)), r.path, r.message) for r in refused]
         raise UserError(
             f"{path}: campaign {d.slug} is {state.value}; {len(refused)} change(s) refused, "
             "nothing was changed",

@@ -22,6 +22,7 @@ _MODULES = [
     "worker.cli.evidence",
     "worker.cli.ops",
     "worker.cli.demo",
+    "worker.cli.web",
 ]
 
 
