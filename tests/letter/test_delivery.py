@@ -252,8 +252,9 @@ def test_final_letter_of_a_killed_worker_is_held_never_resent_until_resolved(
     )  # fmt: skip
     assert child.returncode == -signal.SIGKILL, child.stderr.decode()
     assert _final_rows(session, seed_campaign)[0].state == OutboxState.SENDING.value
-    # The scan after the lease expired: the final letter is held for a person.
-    later = NOW + LEASE + timedelta(minutes=5)
+    # The scan after the lease expired: the final letter is held for a person. The killed
+    # worker claimed on the real clock, so "later" counts from now, not from the module's NOW.
+    later = datetime.now(UTC) + LEASE + timedelta(minutes=5)
     with session_factory(db_url)() as s, s.begin():
         redrive = outbox.due_for_redrive(s, now=later, lease=LEASE)
     assert row.id not in redrive
