@@ -25,6 +25,7 @@ from worker.actions.outbox import (
     queue_claimed,
     queue_emails,
 )
+from worker.actions.review import open_review
 from worker.core import schedule
 from worker.core.states import (
     INVITATION_TRANSITIONS,
@@ -199,23 +200,8 @@ def render_failed(
             ReviewItem.reason.startswith(f"{kind} to "),
         )
     )
-    if already is not None:
-        return
-    item = ReviewItem(
-        campaign_id=campaign.id, invitation_id=inv.id, reason=reason, state=ReviewState.OPEN.value
-    )
-    session.add(item)
-    session.flush()
-    audit.record(
-        session,
-        actor=ACTOR,
-        entity="review_item",
-        entity_id=item.id,
-        action="opened",
-        campaign_id=campaign.id,
-        to_state=ReviewState.OPEN.value,
-        detail={"reason": reason, "invitation_id": inv.id},
-    )
+    if already is None:
+        open_review(session, None, campaign, inv, reason, actor=ACTOR)
 
 
 def _mark(

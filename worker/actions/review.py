@@ -48,8 +48,14 @@ def open_review(
     campaign: Campaign | None,
     invitation: Invitation | None,
     reason: str,
+    *,
+    actor: str = ACTOR,
 ) -> ReviewItem:
-    """Put a message (or an invitation) before a person, with the reason, audited."""
+    """Put a message (or an invitation) before a person, with the reason, audited as `actor`.
+
+    The audit detail names what the item is about: the message, or for an item without one
+    (an email that could not be rendered), the invitation.
+    """
     item = ReviewItem(
         campaign_id=campaign.id if campaign else None,
         inbound_message_id=inbound.id if inbound else None,
@@ -59,15 +65,20 @@ def open_review(
     )
     session.add(item)
     session.flush()
+    about = (
+        {"inbound_message_id": item.inbound_message_id}
+        if inbound is not None or invitation is None
+        else {"invitation_id": item.invitation_id}
+    )
     audit.record(
         session,
-        actor=ACTOR,
+        actor=actor,
         entity="review_item",
         entity_id=item.id,
         action="opened",
         campaign_id=item.campaign_id,
         to_state=ReviewState.OPEN.value,
-        detail={"reason": reason, "inbound_message_id": item.inbound_message_id},
+        detail={"reason": reason, **about},
     )
     return item
 
