@@ -221,14 +221,17 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
         server.stop()
 
 
-def service_env(env: dict[str, str], sink: SmtpSink, imap_url: str = "") -> dict[str, str]:
-    """Environment of every process of the run (worker, beat, the `outreach` commands)."""
+def service_env(
+    env: dict[str, str], sink: SmtpSink, imap_url: str = "", smtp_url: str = ""
+) -> dict[str, str]:
+    """Environment of every process of the run (worker, beat, the `outreach` commands); mail
+    goes to the sink, or to `smtp_url` (a relay in front of the sink) when one is given."""
     return {
         **os.environ,
         **env,
         "OUTREACH_BROKER_URL": REDIS_URL,
         "OUTREACH_REDIS_URL": REDIS_URL,
-        "OUTREACH_SMTP_URL": sink.url,
+        "OUTREACH_SMTP_URL": smtp_url or sink.url,
         "OUTREACH_IMAP_URL": imap_url,
         "OUTREACH_IMAP_POLL_SECONDS": "1",
         "OUTREACH_AUTHSERV_ID": AUTHSERV_ID,
@@ -243,9 +246,10 @@ def service_env(env: dict[str, str], sink: SmtpSink, imap_url: str = "") -> dict
 
 
 def run_for(
-    session: Session, env: dict[str, str], sink: SmtpSink, tmp_path: Path, imap_url: str = ""
+    session: Session, env: dict[str, str], sink: SmtpSink, tmp_path: Path, imap_url: str = "",
+    smtp_url: str = "",
 ) -> Iterator[Run]:
-    processes = Processes(service_env(env, sink, imap_url), tmp_path)
+    processes = Processes(service_env(env, sink, imap_url, smtp_url), tmp_path)
     try:
         yield Run(session, processes.env, sink, processes, tmp_path / "campaign")
     finally:

@@ -23,7 +23,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-protocols = imap
+protocols = imap{lmtp_protocol}
 listen = 127.0.0.1
 ssl = no
 disable_plaintext_auth = no
@@ -51,7 +51,7 @@ service imap-login {{
     port = 0
   }}
 }}
-service anvil {{
+{lmtp}service anvil {{
   chroot =
 }}
 service imap-login {{
@@ -78,6 +78,7 @@ class Dovecot:
     port: int
     process: subprocess.Popen[bytes]
     mail: Path
+    lmtp_port: int = 0  # 0: no LMTP listener (start_dovecot(..., lmtp=True) opens one)
     user: str = USER
     password: str = PASSWORD
     folder: str = "INBOX"
@@ -125,8 +126,23 @@ class Dovecot:
             shutil.rmtree(self.mail, ignore_errors=True)
 
 
-def start_dovecot(root: Path, timeout: float = 15.0) -> Dovecot:
-    """Write a config under `root`, run `dovecot -F -c CONF`, wait until it answers IMAP."""
+_LMTP = """\
+# LMTP for an MTA in front (tests/support/postfix.py): signon+detail@any.domain is signon.
+recipient_delimiter = +
+lmtp_save_to_detail_mailbox = no
+auth_username_format = %Ln
+service lmtp {{
+  inet_listener lmtp {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+}}
+"""
+
+
+def start_dovecot(root: Path, timeout: float = 15.0, *, lmtp: bool = False) -> Dovecot:
+    """Write a config under `root`, run `dovecot -F -c CONF`, wait until it answers IMAP
+    (and, with `lmtp`, accepts LMTP on a loopback port of its own)."""
     if not Path(DOVECOT).exists():
         raise RuntimeError("dovecot is not installed; run scripts/install-system-deps.sh")
     root.mkdir(parents=True, exist_ok=True)
@@ -147,6 +163,7 @@ def start_dovecot(root: Path, timeout: float = 15.0) -> Dovecot:
         os.chmod(mail, 0o700)
         os.chown(mail, uid, gid)
     port = free_port()
+    lmtp_port = free_port() if lmtp else 0
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
     conf = root / "dovecot.conf"
     conf.write_text(
@@ -160,12 +177,14 @@ def start_dovecot(root: Path, timeout: float = 15.0) -> Dovecot:
             login="dovenull" if privileged else _user_name(),
             # the passwd file lies under a private temp dir only its owner can enter
             auth_user="root" if privileged else _user_name(),
+            lmtp=_LMTP.format(port=lmtp_port) if lmtp else "",
+            lmtp_protocol=" lmtp" if lmtp else "",
         )
     )
     process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    server = Dovecot(root=root, port=port, process=process, mail=mail)
+    server = Dovecot(root=root, port=port, process=process, mail=mail, lmtp_port=lmtp_port)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
