@@ -75,7 +75,7 @@ def open_console(console: Console, data_dir: Path, slug: str, *, keep_running: b
         f"\n[bold]Web console[/bold]: {base}/c/{slug}\n"
         f"  login: {DEMO_LEAD}   password: {password}\n"
         f"  (more accounts: OUTREACH_DATA_DIR={data_dir} outreach user add EMAIL --role lead)",
-        highlight=False,
+        highlight=False, soft_wrap=True,  # a command to copy: never folded mid-path
     )
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                                            log_level="warning", server_header=False))  # fmt: skip
@@ -95,7 +95,7 @@ def open_console(console: Console, data_dir: Path, slug: str, *, keep_running: b
         console.print(
             f"  checked: logged in and opened the dashboard of {title!r}. Not a terminal, so "
             f"it stops here; run it again with `OUTREACH_DATA_DIR={data_dir} outreach web`.",
-            highlight=False,
+            highlight=False, soft_wrap=True,
         )
     finally:
         server.should_exit = True
