@@ -14,7 +14,9 @@ echo "== import layers"; .venv/bin/lint-imports
 if [ -f scripts/check-compose.py ]; then echo "== docker-compose.yml"; .venv/bin/python scripts/check-compose.py; fi
 echo "== pytest"
 set +e
-.venv/bin/pytest "$@"
+# Two pytest workers: most slow tests wait on worker processes and mail servers, so two run
+# side by side in about the time of one. Each worker starts its own Redis and databases.
+.venv/bin/pytest -n "${OUTREACH_TEST_WORKERS:-2}" "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi
