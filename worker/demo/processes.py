@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -61,9 +62,15 @@ def processes() -> Iterator[Callable[[list[str], Path], subprocess.Popen[bytes]]
         started.append(proc)
         return proc
 
+    # Children run in sessions of their own (a Ctrl-C in the terminal must not reach them
+    # half-way), so nothing stops them but this block: a SIGTERM or SIGHUP to the demo
+    # (a closed terminal, `kill`, a CI timeout) must unwind through it like Ctrl-C does.
+    previous = _unwind_on_termination()
     try:
         yield start
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         for proc in started:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
@@ -75,6 +82,18 @@ def processes() -> Iterator[Callable[[list[str], Path], subprocess.Popen[bytes]]
                 proc.wait(10)
         for handle in handles:
             handle.close()
+
+
+def _unwind_on_termination() -> dict[int, Any]:
+    """SIGTERM and SIGHUP raise SystemExit (128 + signal) in the main thread; the handlers
+    they replace are returned, to be put back."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+
+    def leave(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    return {signum: signal.signal(signum, leave) for signum in (signal.SIGTERM, signal.SIGHUP)}
 
 
 def run_cli(args: list[str], log: Path) -> str:
