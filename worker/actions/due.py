@@ -22,6 +22,32 @@ from worker.models import Contact, Invitation, Organisation, Suppression
 PAGE = 1000
 
 
+# What the schedule's view of an invitation is read from, in `invitation_view`'s order.
+VIEW_COLUMNS = (
+    Invitation.id,
+    Invitation.state,
+    Organisation.timezone,
+    Invitation.invited_at,
+    Invitation.reminders_sent,
+    Invitation.last_reminded_at,
+    Invitation.remind_not_before,
+)
+
+
+def invitation_view(row: Sequence[Any], *, address_ok: bool = True) -> schedule.InvitationView:
+    """A row that starts with `VIEW_COLUMNS`, as the schedule's view of the invitation."""
+    return schedule.InvitationView(
+        id=row[0],
+        state=InvitationState(row[1]),
+        timezone=row[2],
+        invited_at=row[3],
+        reminders_sent=row[4],
+        last_reminded_at=row[5],
+        remind_not_before=row[6],
+        address_ok=address_ok,
+    )
+
+
 def _candidates(plan: schedule.CampaignPlan, now: datetime) -> list[Any]:
     """Per kind of due mail, the SQL condition of the rows that may be due at `now`."""
     if now >= plan.deadline:
@@ -50,15 +76,7 @@ def candidate_query(
     """One page of candidate rows (as the schedule's views need them), in id order."""
     suppressed = select(Suppression.id).where(Suppression.email == func.lower(Contact.email))
     return (
-        select(
-            Invitation.id,
-            Invitation.state,
-            Organisation.timezone,
-            Invitation.invited_at,
-            Invitation.reminders_sent,
-            Invitation.last_reminded_at,
-            Invitation.remind_not_before,
-        )
+        select(*VIEW_COLUMNS)
         .join(Contact, Contact.id == Invitation.contact_id)
         .join(Organisation, Organisation.id == Invitation.organisation_id)
         .where(
@@ -95,18 +113,7 @@ def candidate_pages(
                 break
             left -= len(rows)
             after = rows[-1][0]
-            yield [
-                schedule.InvitationView(
-                    id=r[0],
-                    state=InvitationState(r[1]),
-                    timezone=r[2],
-                    invited_at=r[3],
-                    reminders_sent=r[4],
-                    last_reminded_at=r[5],
-                    remind_not_before=r[6],
-                )
-                for r in rows
-            ]
+            yield [invitation_view(r) for r in rows]
             if len(rows) < page:
                 break
 

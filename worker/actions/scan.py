@@ -8,7 +8,7 @@ CLI, tests, small installations). The "scan.due" task fans the work out.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -133,16 +133,7 @@ def invitation_views(session: Session, campaign_id: int) -> list[schedule.Invita
         .exists()
     )
     rows = session.execute(
-        select(
-            Invitation.id,
-            Invitation.state,
-            Organisation.timezone,
-            Invitation.invited_at,
-            Invitation.reminders_sent,
-            Invitation.last_reminded_at,
-            Invitation.remind_not_before,
-            (Contact.address_state != "bounced") & ~suppressed,
-        )
+        select(*due.VIEW_COLUMNS, (Contact.address_state != "bounced") & ~suppressed)
         .join(Contact, Contact.id == Invitation.contact_id)
         .join(Organisation, Organisation.id == Invitation.organisation_id)
         .where(
@@ -151,19 +142,7 @@ def invitation_views(session: Session, campaign_id: int) -> list[schedule.Invita
         )
         .order_by(Invitation.id)
     ).all()
-    return [
-        schedule.InvitationView(
-            id=r[0],
-            state=InvitationState(r[1]),
-            timezone=r[2],
-            invited_at=r[3],
-            reminders_sent=r[4],
-            last_reminded_at=r[5],
-            remind_not_before=r[6],
-            address_ok=bool(r[7]),
-        )
-        for r in rows
-    ]
+    return [due.invitation_view(r, address_ok=bool(r[7])) for r in rows]
 
 
 def plan_scan(
@@ -247,25 +226,22 @@ def scan_due(
     """
     with session_factory() as session, session.begin():
         plan = plan_scan(session, now=now, lease=lease, policy=policy)
+    options = {"now": now, "secret": secret, "prepare": prepare}
     for work in plan.work:
-        for start in range(0, len(work.invitations), chunk):
-            with session_factory() as session, session.begin():
-                invite(
-                    session,
-                    work.campaign_id,
-                    work.invitations[start : start + chunk],
-                    now=now,
-                    secret=secret,
-                    prepare=prepare,
-                )
-        for start in range(0, len(work.reminders), chunk):
-            with session_factory() as session, session.begin():
-                remind(
-                    session,
-                    work.campaign_id,
-                    work.reminders[start : start + chunk],
-                    now=now,
-                    secret=secret,
-                    prepare=prepare,
-                )
+        _in_chunks(session_factory, invite, work.campaign_id, work.invitations, chunk, options)
+        _in_chunks(session_factory, remind, work.campaign_id, work.reminders, chunk, options)
     return plan
+
+
+def _in_chunks(
+    session_factory: Callable[[], Session],
+    queue: Callable[..., Queued],
+    campaign_id: int,
+    items: Sequence[Any],
+    chunk: int,
+    options: dict[str, Any],
+) -> None:
+    """`queue` (`invite` or `remind`) over `items`, `chunk` at a time, a transaction each."""
+    for start in range(0, len(items), chunk):
+        with session_factory() as session, session.begin():
+            queue(session, campaign_id, items[start : start + chunk], **options)
