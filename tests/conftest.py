@@ -19,6 +19,9 @@ from worker.db import reset_engines, session_factory
 from worker.settings import reset_settings
 from worker.tasks.publisher import install_celery_publisher
 
+# A SIGTERM to the test run unwinds like Ctrl-C (tests/support/unwind.py).
+pytest_plugins = ["support.unwind"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 # Actions publish tasks through a port; the test process publishes through Celery like the CLI.
