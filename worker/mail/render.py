@@ -15,6 +15,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from worker.errors import Problem, UserError
+from worker.jinja_env import sandboxed_environment
 from worker.settings import get_settings
 
 PARTS = ("subject.txt", "body.txt", "body.html")
@@ -94,15 +95,7 @@ def _day(local: datetime, lang: str) -> str:
 @lru_cache(maxsize=8)
 def environment(templates_dir: Path) -> SandboxedEnvironment:
     """One sandboxed environment per templates folder (templates are compiled once, then cached)."""
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=True,
-    )
+    env = sandboxed_environment(templates_dir)
     env.filters["datetime_in"] = format_datetime
     env.filters["date_in"] = format_date
     return env

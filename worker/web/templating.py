@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from worker.jinja_env import sandboxed_environment
 from worker.web.i18n import translate
 
 
@@ -25,16 +25,8 @@ def local_time(value: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M %Z") 
 
 @lru_cache(maxsize=4)
 def environment(templates_dir: Path) -> SandboxedEnvironment:
-    """Same settings as worker/mail/render.py; every `.html` template escapes what it prints."""
-    env = SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(str(templates_dir)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=False),
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        auto_reload=True,
-    )
+    """One environment per templates folder: `worker.jinja_env`'s settings, the console's filter."""
+    env = sandboxed_environment(templates_dir)
     env.filters["local"] = local_time
     return env
 
