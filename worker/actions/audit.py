@@ -39,6 +39,32 @@ def record(
     )
 
 
+def event(
+    session: Session,
+    row: Any,
+    *,
+    actor: str,
+    action: str,
+    campaign_id: int | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """`record` something that happened to `row`: its table names the entity, its id the
+    entity id, its `campaign_id` (unless one is given: a campaign row has none) the campaign."""
+    record(
+        session,
+        actor=actor,
+        entity=type(row).__tablename__,
+        entity_id=row.id,
+        action=action,
+        campaign_id=campaign_id if campaign_id is not None else getattr(row, "campaign_id", None),
+        from_state=from_state,
+        to_state=to_state,
+        detail=detail,
+    )
+
+
 def record_many(session: Session, entries: Sequence[dict[str, Any]]) -> None:
     """Many `record` calls as one INSERT (each entry holds `record`'s keyword arguments).
 
@@ -78,13 +104,12 @@ def move(
     current = type(target)(row.state)
     check_transition(table, current, target)
     row.state = target.value
-    record(
+    event(
         session,
+        row,
         actor=actor,
-        entity=type(row).__tablename__,
-        entity_id=row.id,
         action=action,
-        campaign_id=campaign_id if campaign_id is not None else getattr(row, "campaign_id", None),
+        campaign_id=campaign_id,
         from_state=current.value,
         to_state=target.value,
         detail=detail,
@@ -118,4 +143,4 @@ def move_where(
     return int(cast("CursorResult[Any]", result).rowcount)
 
 
-__all__ = ["StrEnum", "move", "move_where", "record", "record_many"]
+__all__ = ["StrEnum", "event", "move", "move_where", "record", "record_many"]

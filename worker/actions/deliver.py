@@ -124,16 +124,10 @@ def _prepare_final(session: Session, campaign: Campaign, now: datetime) -> Outco
                 "nothing was queued"
             )
         detail = {"outbox_id": row.id, **letter_detail(letters, pdfs)}
-        audit.record(
-            session,
-            actor=ACTOR,
-            entity="outbound_message",
-            entity_id=row.id,
-            campaign_id=campaign.id,
-            action="final_letter.prepared",
-            to_state=row.state,
+        audit.event(
+            session, row, actor=ACTOR, action="final_letter.prepared", to_state=row.state,
             detail=detail,
-        )
+        )  # fmt: skip
     if campaign.requires_approval and campaign.approved_at is None:
         if row.state == OutboxState.QUEUED.value:
             audit.move(
@@ -187,17 +181,11 @@ def advance_delivered(session: Session, campaign_id: int, *, now: datetime) -> O
     assert campaign is not None
     if not moved:
         return Outcome(campaign.state, "nothing")
-    audit.record(
-        session,
-        actor=ACTOR,
-        entity="campaign",
-        entity_id=campaign.id,
-        campaign_id=campaign.id,
-        action="final_letter.delivered",
-        from_state=CampaignState.DELIVERING.value,
-        to_state=CampaignState.DELIVERED.value,
+    audit.event(
+        session, campaign, actor=ACTOR, action="final_letter.delivered", campaign_id=campaign.id,
+        from_state=CampaignState.DELIVERING.value, to_state=CampaignState.DELIVERED.value,
         detail={"sent_at": sent_at.isoformat()},
-    )
+    )  # fmt: skip
     ids = queue_notices(session, campaign, now=now)
     ids += queue_late_outcomes(session, campaign, now=now)
     return Outcome(campaign.state, "delivered", ids, {"notices": len(ids)})
@@ -241,17 +229,11 @@ def refresh_held_letter(session: Session, campaign: Campaign, *, now: datetime) 
     row.recipients = list(prepared.recipients)
     row.subject = prepared.subject
     row.updated_at = now
-    audit.record(
-        session,
-        actor=ACTOR,
-        entity="outbound_message",
-        entity_id=row.id,
-        campaign_id=campaign.id,
-        action="final_letter.rebuilt",
-        from_state=row.state,
-        to_state=row.state,
+    audit.event(
+        session, row, actor=ACTOR, action="final_letter.rebuilt",
+        from_state=row.state, to_state=row.state,
         detail={"outbox_id": row.id, "previous_digests": digests, **letter_detail(letters, pdfs)},
-    )
+    )  # fmt: skip
     return True
 
 

@@ -173,16 +173,11 @@ def load_campaign(session: Session, path: Path, *, actor: str = "cli") -> LoadRe
         _apply(campaign, loaded)
         session.add(campaign)
         session.flush()
-        audit.record(
-            session,
-            actor=actor,
-            entity="campaign",
-            entity_id=campaign.id,
-            campaign_id=campaign.id,
-            action="campaign.created",
+        audit.event(
+            session, campaign, actor=actor, action="campaign.created", campaign_id=campaign.id,
             to_state=campaign.state,
             detail={"definition_hash": loaded.definition_hash, "source": str(path)},
-        )
+        )  # fmt: skip
         return LoadResult(d.slug, campaign.id, "created", [])
 
     # 2. Same content: nothing to do.
@@ -203,13 +198,12 @@ def load_campaign(session: Session, path: Path, *, actor: str = "cli") -> LoadRe
     old_hash = campaign.definition_hash
     _apply(campaign, loaded)
     session.flush()
-    audit.record(
+    audit.event(
         session,
+        campaign,
         actor=actor,
-        entity="campaign",
-        entity_id=campaign.id,
-        campaign_id=campaign.id,
         action="campaign.updated",
+        campaign_id=campaign.id,
         from_state=campaign.state,
         to_state=campaign.state,
         detail={

@@ -70,16 +70,10 @@ def open_review(
         if inbound is not None or invitation is None
         else {"invitation_id": item.invitation_id}
     )
-    audit.record(
-        session,
-        actor=actor,
-        entity="review_item",
-        entity_id=item.id,
-        action="opened",
-        campaign_id=item.campaign_id,
-        to_state=ReviewState.OPEN.value,
+    audit.event(
+        session, item, actor=actor, action="opened", to_state=ReviewState.OPEN.value,
         detail={"reason": reason, **about},
-    )
+    )  # fmt: skip
     return item
 
 
@@ -213,13 +207,11 @@ def resolve_item(
     item.resolved_by = by
     item.resolved_at = now
     item.note = note
-    audit.record(
+    audit.event(
         session,
+        item,
         actor=decided_by,
-        entity="review_item",
-        entity_id=item.id,
         action=f"resolved:{outcome}",
-        campaign_id=item.campaign_id,
         from_state=ReviewState.OPEN.value,
         to_state=ReviewState.RESOLVED.value,
         detail={
