@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +20,8 @@ from worker.core.states import CAMPAIGN_COLLECTING, CampaignState, InvitationSta
 from worker.core.tokens import make_token
 from worker.errors import Problem, UserError
 from worker.models import Campaign, Contact, Invitation, Organisation
+
+R = TypeVar("R", Contact, Organisation)  # a row an import creates or brings up to date
 
 # Invitations are created only while the campaign may still send them.
 _INVITING_STATES = CAMPAIGN_COLLECTING  # new contacts are invited until the deadline
@@ -134,38 +137,16 @@ def import_contacts(
                 "language": row.language,
                 "position": position,
             }
-            if contact is None:
-                contact = Contact(
-                    campaign_id=campaign.id, organisation_id=org.id, email=row.email, **wanted
-                )
-                session.add(contact)
-                session.flush()
-                existing_contacts[row.email] = contact
-                summary.contacts["created"] += 1
-                _audit(
-                    session,
-                    actor,
-                    "contact",
-                    contact.id,
-                    campaign.id,
-                    "contact.created",
-                    {"email": row.email, "org_id": record.org_id},
-                )
-            else:
-                changed = _assign(contact, wanted)
-                if changed:
-                    summary.contacts["updated"] += 1
-                    _audit(
-                        session,
-                        actor,
-                        "contact",
-                        contact.id,
-                        campaign.id,
-                        "contact.updated",
-                        {"email": row.email, "changed": changed},
-                    )
-                else:
-                    summary.contacts["unchanged"] += 1
+            existing_contacts[row.email] = _save(
+                session,
+                contact,
+                partial(Contact, campaign_id=campaign.id, organisation_id=org.id, email=row.email),
+                wanted,
+                summary.contacts,
+                actor=actor,
+                detail={"email": row.email},
+                created_detail={"org_id": record.org_id},
+            )
         # 4. One invitation per organisation, to its primary address, while invitations can go.
         if may_invite and not record.is_coordinator and org.id not in invited_orgs:
             primary = existing_contacts.get(record.contacts[0].email)
@@ -182,16 +163,10 @@ def import_contacts(
                 session.flush()
                 invited_orgs.add(org.id)
                 summary.invitations_created += 1
-                _audit(
-                    session,
-                    actor,
-                    "invitation",
-                    invitation.id,
-                    campaign.id,
-                    "invitation.created",
-                    {"email": primary.email},
-                    to_state="pending",
-                )
+                audit.event(
+                    session, invitation, actor=actor, action="invitation.created",
+                    to_state="pending", detail={"email": primary.email},
+                )  # fmt: skip
         if progress is not None:
             progress(done, total)
 
@@ -237,37 +212,16 @@ def _upsert_organisation(
         "is_coordinator": record.is_coordinator,
         "aliases": record.aliases,
     }
-    org = existing.get(record.org_id)
-    if org is None:
-        org = Organisation(campaign_id=campaign.id, key=record.org_id, **wanted)
-        session.add(org)
-        session.flush()
-        existing[record.org_id] = org
-        summary.organisations["created"] += 1
-        _audit(
-            session,
-            actor,
-            "organisation",
-            org.id,
-            campaign.id,
-            "organisation.created",
-            {"org_id": record.org_id},
-        )
-        return org
-    changed = _assign(org, wanted)
-    if changed:
-        summary.organisations["updated"] += 1
-        _audit(
-            session,
-            actor,
-            "organisation",
-            org.id,
-            campaign.id,
-            "organisation.updated",
-            {"org_id": record.org_id, "changed": changed},
-        )
-    else:
-        summary.organisations["unchanged"] += 1
+    org = _save(
+        session,
+        existing.get(record.org_id),
+        partial(Organisation, campaign_id=campaign.id, key=record.org_id),
+        wanted,
+        summary.organisations,
+        actor=actor,
+        detail={"org_id": record.org_id},
+    )
+    existing[record.org_id] = org
     return org
 
 
@@ -334,23 +288,29 @@ def _assign(row: Any, wanted: dict[str, Any]) -> list[str]:
     return changed
 
 
-def _audit(
+def _save(
     session: Session,
+    row: R | None,
+    create: Callable[..., R],
+    wanted: dict[str, Any],
+    counts: dict[str, int],
+    *,
     actor: str,
-    entity: str,
-    entity_id: int,
-    campaign_id: int,
-    action: str,
     detail: dict[str, Any],
-    to_state: str | None = None,
-) -> None:
-    audit.record(
-        session,
-        actor=actor,
-        entity=entity,
-        entity_id=entity_id,
-        campaign_id=campaign_id,
-        action=action,
-        to_state=to_state,
-        detail=detail,
-    )
+    created_detail: dict[str, Any] | None = None,
+) -> R:
+    """Create the row (`create(**wanted)`), or set what differs on the one there; count which
+    it was (created, updated, unchanged) and audit a creation or an update (what changed)."""
+    if row is None:
+        row = create(**wanted)
+        session.add(row)
+        session.flush()
+        outcome, more = "created", created_detail or {}
+    else:
+        changed = _assign(row, wanted)
+        outcome, more = ("updated", {"changed": changed}) if changed else ("unchanged", {})
+    counts[outcome] += 1
+    if outcome != "unchanged":
+        entity = type(row).__tablename__
+        audit.event(session, row, actor=actor, action=f"{entity}.{outcome}", detail=detail | more)
+    return row
