@@ -91,6 +91,20 @@ def _iso(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="seconds") if value else ""
 
 
+def _audit_entry(r: AuditLog) -> dict[str, Any]:
+    """One audit row as the evidence files show it (`decided_by` is the row's actor)."""
+    return {
+        "at": _iso(r.at),
+        "decided_by": r.actor,
+        "entity": r.entity,
+        "entity_id": r.entity_id,
+        "action": r.action,
+        "from_state": r.from_state,
+        "to_state": r.to_state,
+        "detail": r.detail,
+    }
+
+
 def received_by_our_server(raw: bytes) -> datetime | None:
     """The date of the top Received: header: when our own MTA accepted the message (not when
     the poller fetched it)."""
@@ -154,19 +168,7 @@ def _history(session: Session, campaign: Campaign, org: Organisation) -> list[di
         .where(AuditLog.campaign_id == campaign.id, or_(*clauses))
         .order_by(AuditLog.at, AuditLog.id)
     )
-    return [
-        {
-            "at": _iso(r.at),
-            "decided_by": r.actor,
-            "entity": r.entity,
-            "entity_id": r.entity_id,
-            "action": r.action,
-            "from_state": r.from_state,
-            "to_state": r.to_state,
-            "detail": r.detail,
-        }
-        for r in rows
-    ]
+    return [_audit_entry(r) for r in rows]
 
 
 def export_evidence(
@@ -205,21 +207,7 @@ def export_evidence(
         )
         .order_by(AuditLog.at, AuditLog.id)
     )
-    files["campaign/audit.json"] = canonical(
-        [
-            {
-                "at": _iso(r.at),
-                "decided_by": r.actor,
-                "entity": r.entity,
-                "entity_id": r.entity_id,
-                "action": r.action,
-                "from_state": r.from_state,
-                "to_state": r.to_state,
-                "detail": r.detail,
-            }
-            for r in campaign_audit
-        ]
-    )
+    files["campaign/audit.json"] = canonical([_audit_entry(r) for r in campaign_audit])
 
     rows: list[list[object]] = []
     organisations = session.scalars(
