@@ -19,7 +19,7 @@ PASSWORD = "test-password"
 
 _CONFIG = """\
 # Written by tests/support/dovecot.py; loopback only, plain auth, no SSL.
-base_dir = {root}/run
+base_dir = {run}
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
@@ -79,6 +79,7 @@ class Dovecot:
     process: subprocess.Popen[bytes]
     mail: Path
     lmtp_port: int = 0  # 0: no LMTP listener (start_dovecot(..., lmtp=True) opens one)
+    run: Path | None = None  # base_dir: sockets and pid file, a short temp dir of its own
     user: str = USER
     password: str = PASSWORD
     folder: str = "INBOX"
@@ -124,6 +125,8 @@ class Dovecot:
             self.process.stdout.close()
         if not self.mail.is_relative_to(self.root):
             shutil.rmtree(self.mail, ignore_errors=True)
+        if self.run is not None:
+            shutil.rmtree(self.run, ignore_errors=True)
 
 
 _LMTP = """\
@@ -146,7 +149,7 @@ def start_dovecot(root: Path, timeout: float = 15.0, *, lmtp: bool = False) -> D
     if not Path(DOVECOT).exists():
         raise RuntimeError("dovecot is not installed; run scripts/install-system-deps.sh")
     root.mkdir(parents=True, exist_ok=True)
-    for sub in ("run", "state", "mail"):
+    for sub in ("state", "mail"):
         (root / sub).mkdir(exist_ok=True)
     # login/internal processes run as dovecot's own users and must reach the sockets in run/
     os.chmod(root, 0o755)  # noqa: S103 (a temp dir of the test; Dovecot users must enter it)
@@ -162,6 +165,10 @@ def start_dovecot(root: Path, timeout: float = 15.0, *, lmtp: bool = False) -> D
         mail = Path(tempfile.mkdtemp(prefix="outreach-dovecot-mail-"))
         os.chmod(mail, 0o700)
         os.chown(mail, uid, gid)
+    # Unix sockets live under base_dir, and a socket path may not exceed 107 bytes: pytest's
+    # temp dirs (deeper under xdist) are too long for names like token-login/imap-urlauth.
+    run = Path(tempfile.mkdtemp(prefix="dc-"))
+    os.chmod(run, 0o755)  # noqa: S103 (sockets for dovecot's own users)
     port = free_port()
     lmtp_port = free_port() if lmtp else 0
     (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::::\n")
@@ -169,6 +176,7 @@ def start_dovecot(root: Path, timeout: float = 15.0, *, lmtp: bool = False) -> D
     conf.write_text(
         _CONFIG.format(
             root=root,
+            run=run,
             mail=mail,
             port=port,
             uid=uid,
@@ -184,7 +192,8 @@ def start_dovecot(root: Path, timeout: float = 15.0, *, lmtp: bool = False) -> D
     process = subprocess.Popen(
         [DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
-    server = Dovecot(root=root, port=port, process=process, mail=mail, lmtp_port=lmtp_port)
+    server = Dovecot(root=root, port=port, process=process, mail=mail, lmtp_port=lmtp_port,
+                     run=run)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
