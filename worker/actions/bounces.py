@@ -114,13 +114,11 @@ def next_invitation(ctx: Context) -> Invitation | None:
         )
         session.add(invitation)
         session.flush()
-        audit.record(
+        audit.event(
             session,
+            invitation,
             actor=ctx.actor,
-            entity="invitation",
-            entity_id=invitation.id,
             action="created-after-bounce",
-            campaign_id=ctx.campaign.id,
             to_state=InvitationState.PENDING.value,
             detail={"replaces_invitation_id": ctx.invitation.id, "email": contact.email},
         )

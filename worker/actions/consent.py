@@ -81,13 +81,11 @@ def sign(
         action = "confirmed"  # another contact of the organisation had already signed
     _set_name(signature, name)
     session.flush()
-    audit.record(
+    audit.event(
         session,
+        signature,
         actor=ctx.actor,
-        entity="signature",
-        entity_id=signature.id,
         action=action,
-        campaign_id=ctx.campaign.id,
         to_state=signature.state,
         detail={
             "decided_by": decided_by,
@@ -109,13 +107,11 @@ def withdraw(ctx: Context, *, decided_by: str) -> bool:
         return False
     signature.state = SignatureState.WITHDRAWN.value
     signature.withdrawn_at = ctx.now
-    audit.record(
+    audit.event(
         ctx.session,
+        signature,
         actor=ctx.actor,
-        entity="signature",
-        entity_id=signature.id,
         action="withdrawn",
-        campaign_id=ctx.campaign.id,
         from_state=SignatureState.ACTIVE.value,
         to_state=SignatureState.WITHDRAWN.value,
         detail={
@@ -136,15 +132,10 @@ def rename(ctx: Context, *, name: str, decided_by: str) -> bool:
     before = {"en": signature.listed_name_en, "ja": signature.listed_name_ja}
     _set_name(signature, name)
     ctx.session.flush()
-    audit.record(
-        ctx.session,
-        actor=ctx.actor,
-        entity="signature",
-        entity_id=signature.id,
-        action="renamed",
-        campaign_id=ctx.campaign.id,
+    audit.event(
+        ctx.session, signature, actor=ctx.actor, action="renamed",
         detail={"before": before, "name": name, "decided_by": decided_by},
-    )
+    )  # fmt: skip
     queue_contact(ctx, EmailKind.ACKNOWLEDGEMENT, sequence(ctx))
     return True
 
