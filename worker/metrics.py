@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from worker.actions.approval_wait import FINAL_KIND
 from worker.actions.forecast import campaign_forecast
+from worker.core.kinds import EmailKind
 from worker.core.states import CampaignState, OutboxState, ReviewState
 from worker.models import Campaign, Heartbeat, Invitation, OutboundMessage, ReviewItem, Signature
 
@@ -119,7 +119,8 @@ def gather_metrics(session: Session, now: datetime) -> list[GaugeMetricFamily]:
         by_state.add_metric([slug(c), kind, state], n)
         if state == OutboxState.FAILED.value:
             failed_counts[c] = failed_counts.get(c, 0) + n
-        elif state == OutboxState.HELD.value and kind == FINAL_KIND and c in waiting_campaigns:
+        elif (state == OutboxState.HELD.value and kind == EmailKind.FINAL_LETTER
+              and c in waiting_campaigns):
             awaiting_counts[c] = awaiting_counts.get(c, 0) + n
         elif state == OutboxState.HELD.value:
             held_counts[c] = held_counts.get(c, 0) + n

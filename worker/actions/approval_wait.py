@@ -12,10 +12,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from worker.core.kinds import EmailKind
 from worker.core.states import CampaignState, OutboxState
 from worker.models import Campaign, OutboundMessage
-
-FINAL_KIND = "final_letter"  # the outbox kind of the letter to the ministry (actions/deliver.py)
 
 
 def count_awaiting_approval(session: Session, *where: Any) -> int:
@@ -27,7 +26,7 @@ def count_awaiting_approval(session: Session, *where: Any) -> int:
         .where(
             *where,
             OutboundMessage.state == OutboxState.HELD.value,
-            OutboundMessage.kind == FINAL_KIND,
+            OutboundMessage.kind == EmailKind.FINAL_LETTER,
             Campaign.state == CampaignState.AWAITING_APPROVAL.value,
         )
     )

@@ -8,11 +8,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from worker.core.bounce_path import BounceTraffic, BounceVerdict, judge_bounce_path
+from worker.core.kinds import INVITING_KINDS
 from worker.core.states import OutboxState
 from worker.core.tokens import sender_bounce_address
 from worker.models import AuditLog, Campaign, InboundMessage, OutboundMessage
 
-CONTACT_KINDS = ("invitation", "reminder")
 EXAMPLE_TOKEN = "TOKEN"  # noqa: S105 (a placeholder shown to people, not a secret)
 
 
@@ -20,7 +20,7 @@ def bounce_traffic(session: Session) -> BounceTraffic:
     sent, first = session.execute(
         select(func.count(OutboundMessage.id), func.min(OutboundMessage.sent_at)).where(
             OutboundMessage.state == OutboxState.SENT.value,
-            OutboundMessage.kind.in_(CONTACT_KINDS),
+            OutboundMessage.kind.in_(INVITING_KINDS),
         )
     ).one()
     reports, last = session.execute(

@@ -20,6 +20,7 @@ from worker.actions.approval_wait import count_awaiting_approval
 from worker.actions.forecast import schedule_warning
 from worker.actions.letter import list_summary
 from worker.actions.publisher import get_publisher
+from worker.core.kinds import EmailKind
 from worker.core.states import (
     CampaignState,
     InvitationState,
@@ -41,7 +42,6 @@ from worker.models import (
 from worker.settings import Settings
 
 # The outbox `kind` of an invitation email (the sending engineer's name for it).
-INVITATION_KIND = "invitation"
 # Celery queues (worker/celery_app.py declares them).
 QUEUES = ("sending", "intake", "scheduling", "delivery")
 BEAT_HEARTBEAT = "beat"
@@ -168,7 +168,7 @@ def _funnel(session: Session, campaign_id: int) -> Funnel:
     inv_states = _count_by(session, Invitation.state, Invitation.campaign_id == campaign_id)
     invitation_rows = (
         OutboundMessage.campaign_id == campaign_id,
-        OutboundMessage.kind == INVITATION_KIND,
+        OutboundMessage.kind == EmailKind.INVITATION,
     )
     invited = session.scalar(
         select(func.count(func.distinct(OutboundMessage.contact_id))).where(
@@ -380,7 +380,6 @@ def collect_status(
 
 __all__ = [
     "BEAT_HEARTBEAT",
-    "INVITATION_KIND",
     "QUEUES",
     "BeatStatus",
     "CampaignStatus",

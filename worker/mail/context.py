@@ -17,6 +17,7 @@ from sqlalchemy.orm import object_session
 from worker.core import tokens
 from worker.core.kinds import CONTACT_KINDS as CONTACT_KINDS
 from worker.core.kinds import LEAD_KINDS as LEAD_KINDS
+from worker.core.kinds import EmailKind
 from worker.core.letter import printed_names
 from worker.core.states import InvitationState, SignatureState
 from worker.errors import Problem, UserError
@@ -32,7 +33,7 @@ UNSUBSCRIBE_WORD = {"en": "unsubscribe", "ja": "配信停止"}
 
 # Values `campaign check` and `preview` give the kinds that need more than the database holds.
 SAMPLE_EXTRA: dict[str, dict[str, Any]] = {
-    "question_forward": {
+    EmailKind.QUESTION_FORWARD: {
         "organisation_name": "Sample NGO / サンプル団体",
         "from_address": "someone@ngo.example",
         "received_at": datetime(2024, 5, 27, 3, 0, tzinfo=UTC),
@@ -42,7 +43,7 @@ SAMPLE_EXTRA: dict[str, dict[str, Any]] = {
         ),
         "review_id": 1,
     },
-    "bounce_report": {
+    EmailKind.BOUNCE_REPORT: {
         "organisation_name": "Sample NGO / サンプル団体",
         "recipient": "info@ngo.example",
         "permanent": True,
@@ -219,7 +220,7 @@ def contact_context(
             "unsubscribe_mailto": mailto(reply, UNSUBSCRIBE_WORD.get(lang, "unsubscribe")),
         }
     )
-    if kind == "acknowledgement":
+    if kind == EmailKind.ACKNOWLEDGEMENT:
         context["withdrawn"] = invitation.state == InvitationState.WITHDRAWN.value
         context["listed_names"] = listed_names(campaign, organisation, _signature(invitation), lang)
     if extra:
