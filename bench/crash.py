@@ -34,11 +34,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "support"))
 
-import redis  # noqa: E402
 from smtp_sink import SmtpSink  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
 
-from bench.send import PG_ADMIN_URL, REDIS_URL, SECRET, store_campaign  # noqa: E402
+from bench.send import PG_ADMIN_URL, SECRET, bench_redis, store_campaign  # noqa: E402
 from worker import migrate  # noqa: E402
 from worker.models import Contact, OutboundMessage  # noqa: E402
 
@@ -217,12 +216,12 @@ def main() -> None:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     sink = SmtpSink(folder / "sink").start()
-    redis.Redis.from_url(REDIS_URL).flushdb()
+    redis_url, own_redis = bench_redis()  # never the machine's Redis
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
         "OUTREACH_DATABASE_URL": url,
-        "OUTREACH_BROKER_URL": REDIS_URL,
+        "OUTREACH_BROKER_URL": redis_url,
         "OUTREACH_DATA_DIR": str(folder / "data"),
         "OUTREACH_SECRET_KEY": SECRET,
         "OUTREACH_SMTP_URL": sink.url,
@@ -237,7 +236,8 @@ def main() -> None:
             ok = run_flaky(args.n or 1000, args.rate, args.dead, env, url, sink, folder)
     finally:
         sink.stop()
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        if own_redis is not None:
+            own_redis.stop()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

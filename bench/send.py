@@ -17,9 +17,10 @@ the Celery worker and its pool children plus the PostgreSQL backends serving the
 database (read from /proc before and after the window). The sink, Redis and the rest of the
 machine are not counted. Each figure is the median of `--rounds` rounds (at least 3).
 --memory-check also runs B at 4N and compares the workers' peak RSS.
-Exits 1 when a target is missed. Needs PostgreSQL and Redis as in the tests
-(OUTREACH_TEST_PG_ADMIN_URL, OUTREACH_TEST_REDIS_DB). The machine is shared: the load
-averages before and after are printed; run it a few times.
+Exits 1 when a target is missed. Needs PostgreSQL as in the tests (OUTREACH_TEST_PG_ADMIN_URL)
+and starts a redis-server of its own (tests/support/redis_server.py; OUTREACH_TEST_REDIS_URL
+names one the caller owns instead): a Redis already running here is never used or flushed.
+The machine is shared: the load averages before and after are printed; run it a few times.
 """
 
 from __future__ import annotations
@@ -43,11 +44,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
 
-import redis  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 from sqlalchemy import create_engine, func, select, text  # noqa: E402
+from support.redis_server import RedisServer, session_redis_url  # noqa: E402
 
 from worker import migrate  # noqa: E402
 from worker.core.tokens import make_token  # noqa: E402
@@ -56,8 +58,6 @@ from worker.models import Campaign, Contact, Invitation, Organisation, OutboundM
 PG_ADMIN_URL = os.environ.get(
     "OUTREACH_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-REDIS_DB = int(os.environ.get("OUTREACH_TEST_REDIS_DB", "3"))
-REDIS_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 SECRET = "bench-secret-key"  # noqa: S105 (a throwaway key for a throwaway database)
 CORES = os.cpu_count() or 2
 CELERY = str(REPO / ".venv" / "bin" / "celery")
@@ -332,7 +332,9 @@ def run_naive(n: int, url: str, env: dict[str, str], folder: Path, port: int) ->
     engine.dispose()
     naive_env = {**env, "BENCH_SINK_PORT": str(port)}
     worker = start_worker("bench.naive_app", "celery", naive_env, folder / "naive.log")
-    os.environ.update({"OUTREACH_BROKER_URL": REDIS_URL, "OUTREACH_SECRET_KEY": SECRET})
+    os.environ.update(
+        {"OUTREACH_BROKER_URL": env["OUTREACH_BROKER_URL"], "OUTREACH_SECRET_KEY": SECRET}
+    )
     from bench.naive_app import app as naive
 
     before = sink_count(port)
@@ -350,6 +352,11 @@ def run_naive(n: int, url: str, env: dict[str, str], folder: Path, port: int) ->
     finally:
         stop(worker)
     return {"seconds": elapsed, "cpu": cpu.seconds, "peak_mb": memory.peak}
+
+
+def bench_redis() -> tuple[str, RedisServer | None]:
+    """The bench's own Redis (stopped by the caller), or OUTREACH_TEST_REDIS_URL's."""
+    return session_redis_url()
 
 
 def load_average() -> str:
@@ -410,17 +417,17 @@ def main() -> None:
     sink = subprocess.Popen(
         [sys.executable, str(REPO / "bench" / "smtp_sink.py"), str(folder / "port")]
     )
+    redis_url, own_redis = bench_redis()
     try:
         migrate.upgrade(url)
         while not (folder / "port").exists() or not (folder / "port").read_text():
             time.sleep(0.05)
         port = int((folder / "port").read_text())
-        redis.Redis.from_url(REDIS_URL).flushdb()
         env = {
             **os.environ,
             "PYTHONPATH": str(REPO),
             "OUTREACH_DATABASE_URL": url,
-            "OUTREACH_BROKER_URL": REDIS_URL,
+            "OUTREACH_BROKER_URL": redis_url,
             "OUTREACH_DATA_DIR": str(folder / "data"),
             "OUTREACH_SECRET_KEY": SECRET,
             "OUTREACH_SMTP_URL": f"smtp://127.0.0.1:{port}",
@@ -475,7 +482,8 @@ def main() -> None:
     finally:
         sink.send_signal(signal.SIGTERM)
         sink.wait()
-        redis.Redis.from_url(REDIS_URL).flushdb()
+        if own_redis is not None:
+            own_redis.stop()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
