@@ -6,7 +6,6 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email import policy
 from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.base import MIMEBase
@@ -16,12 +15,13 @@ from email.utils import format_datetime, formataddr
 from typing import Any
 
 from worker.errors import Problem, UserError
+from worker.mail import mime
 
 # The compat32 MIME classes with CRLF line ends: the same stdlib encoders as EmailMessage
 # (RFC 2047 headers, base64 bodies) at about a third of the cost per message (measured on the
 # seed invitation); the header registry's parse-and-refold is the slow part of EmailMessage.
-_POLICY = policy.compat32.clone(linesep="\r\n", max_line_length=76)  # encoded words <= 75
-_MAX_LINE = 900  # a 7bit body line longer than this would break the SMTP 998-octet limit
+# Bulk shapes (text, text + HTML) are written directly by mail/mime.py, byte for byte the same.
+_POLICY = mime.POLICY  # CRLF, 76 columns: encoded words <= 75
 _HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 ftext: printable ASCII except ':'
 _RESERVED = frozenset(
     h.lower()
@@ -82,7 +82,7 @@ def _address(header: str, pair: tuple[str, str]) -> str:
 
 
 def _text_part(body: str, subtype: str) -> MIMEText:
-    if body.isascii() and all(len(line) <= _MAX_LINE for line in body.splitlines()):
+    if mime.is_plain_ascii(body):
         return MIMEText(body, subtype, "us-ascii", policy=_POLICY)
     return MIMEText(body, subtype, "utf-8", policy=_POLICY)  # base64, 76-column lines
 
@@ -125,13 +125,55 @@ def compose(
     if reply_to is not None:
         _line("Reply-To", reply_to)
 
-    # 1. the body: text, or text + HTML as alternatives, then attachments around it
+    # 1. the headers, in the order the message carries them, each value checked to be one line
+    fields: list[tuple[str, str | mime.Words]] = [
+        ("Date", format_datetime(date)),
+        ("Message-ID", message_id),
+        ("From", _address("From", sender)),
+        ("To", ", ".join(_address("To", pair) for pair in to)),
+    ]
+    if cc:
+        fields.append(("Cc", ", ".join(_address("Cc", pair) for pair in cc)))
+    if reply_to:
+        fields.append(("Reply-To", reply_to))
+    # A Header object is folded by the generator at 76 columns: no word passes 75 chars.
+    fields.append(("Subject", subject if subject.isascii() else mime.Words(subject)))
+    fields.extend((n, v if v.isascii() else _encoded_name(v)) for n, v in extra.items())
+
+    # 2. the body: written directly in the shapes we send in bulk, else by the standard library
+    boundary = mime.boundary_for(message_id, [text, html or ""])
+    if not attachments:
+        return direct_bytes(text, html, fields, boundary)
+    return stdlib_bytes(text, html, fields, boundary, attachments)
+
+
+def direct_bytes(
+    text: str, html: str | None, fields: Sequence[tuple[str, str | mime.Words]], boundary: str
+) -> bytes:
+    """The message without attachments, written by worker/mail/mime.py."""
+    top, body = mime.text_part(text, "plain", top=True)
+    if html is not None:
+        parts = [mime.text_part(text, "plain", top=False), mime.text_part(html, "html", top=False)]
+        top, body = mime.alternative(parts, boundary)
+    return mime.write(top, fields, body)
+
+
+def stdlib_bytes(
+    text: str,
+    html: str | None,
+    fields: Sequence[tuple[str, str | mime.Words]],
+    boundary: str | None,
+    attachments: Sequence[Attachment] = (),
+) -> bytes:
+    """The same message built with `email.mime` and flattened by the generator (attachments,
+    and the reference `direct_bytes` is tested against)."""
+    # text, or text + HTML as alternatives, then attachments around it
     body: MIMEBase = _text_part(text, "plain")
     if html is not None:
         parts = [body, _text_part(html, "html")]
         for part in parts:
             del part["MIME-Version"]  # only the top level carries it
-        body = MIMEMultipart("alternative", None, parts, policy=_POLICY)
+        body = MIMEMultipart("alternative", boundary, parts, policy=_POLICY)
     msg = body
     if attachments:
         del body["MIME-Version"]
@@ -150,19 +192,7 @@ def compose(
                 filename=filename if filename.isascii() else ("utf-8", "", filename),
             )
             msg.attach(part)
-
-    # 2. the headers, each value already checked to be a single line
-    msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = message_id
-    msg["From"] = _address("From", sender)
-    msg["To"] = ", ".join(_address("To", pair) for pair in to)
-    if cc:
-        msg["Cc"] = ", ".join(_address("Cc", pair) for pair in cc)
-    if reply_to:
-        msg["Reply-To"] = reply_to
-    # A Header object is folded by the generator at 76 columns: no word passes 75 chars.
-    encoded: Any = Header(subject, "utf-8", header_name="Subject")
-    msg["Subject"] = subject if subject.isascii() else encoded
-    for name, value in extra.items():
-        msg[name] = value if value.isascii() else _encoded_name(value)
+    for name, value in fields:
+        header: Any = value.header(name) if isinstance(value, mime.Words) else value
+        msg[name] = header  # typeshed: str only; the library takes a Header as well
     return msg.as_bytes(policy=_POLICY)
