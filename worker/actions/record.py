@@ -7,10 +7,12 @@ already stored, and only that one row is sent again (with the same Message-ID) a
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, text, update
+from sqlalchemy import Connection, Engine, Table, bindparam, text, update
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
@@ -23,7 +25,8 @@ from worker.models import Campaign, Contact, Invitation, OutboundMessage
 # Kinds whose 550 means this contact's address is dead for the campaign.
 CONTACT_KINDS = frozenset({"invitation", "reminder"})
 _T = cast(Table, OutboundMessage.__table__)
-_RELAXED = text("SET LOCAL synchronous_commit TO OFF")
+_RELAXED = text("SET synchronous_commit TO OFF")
+_RESET = text("RESET synchronous_commit")
 # One Core statement, compiled once: it runs once per message sent.
 _RECORD = (
     update(_T)
@@ -44,13 +47,47 @@ _RECORD = (
 )
 
 
-def relaxed_commit(session: Session) -> None:
-    """This transaction's commit does not wait for the disk (PostgreSQL `synchronous_commit
-    off`): the answer is visible to every worker at once and survives any worker crash; only
-    a crash of PostgreSQL itself within about 0.6 s could forget it, and the row is then sent
-    again with the same Message-ID. It spares a disk flush per message sent."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_RELAXED)
+@contextmanager
+def recording_session(session_factory: Any) -> Iterator[Session]:
+    """A session for recording one batch's answers, on one connection held for the batch.
+
+    0. Held: each answer's transaction would otherwise check a connection out of the pool
+       and ping it first (pool_pre_ping), a round trip per message sent.
+    1. Its commits do not wait for the disk (PostgreSQL `synchronous_commit off`, set once
+       for the connection and reset before it goes back to the pool): an answer is visible
+       to every worker at once and survives any worker crash; only a crash of PostgreSQL
+       itself within about 0.6 s could forget it, and the row is then sent again with the
+       same Message-ID. It spares a disk flush per message sent.
+    """
+    engine = _engine_of(session_factory)
+    with engine.connect() as connection:  # 0
+        relaxed = connection.dialect.name == "postgresql"
+        if relaxed:  # 1
+            connection.execute(_RELAXED)
+            connection.commit()
+        try:
+            with session_factory(bind=connection) as session:
+                yield session
+        finally:
+            if relaxed:
+                _reset(connection)
+
+
+def _engine_of(session_factory: Any) -> Engine:
+    with session_factory() as probe:
+        bind = probe.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
+
+
+def _reset(connection: Connection) -> None:
+    """Back to the server's commit setting before the pool hands the connection on; a
+    connection that cannot say so is closed instead of reused."""
+    try:
+        connection.rollback()
+        connection.execute(_RESET)
+        connection.commit()
+    except Exception:
+        connection.invalidate()
 
 
 def record_result(
