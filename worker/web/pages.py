@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -11,9 +15,17 @@ from worker.web.deps import in_session, now, read_only
 from worker.web.security import LETTER_CSP, csrf_token, current_user, login_required
 from worker.web.templating import render
 
+T = TypeVar("T")
+
 
 def _slug(request: Request) -> str:
     return str(request.path_params["slug"])
+
+
+async def _with_timezone(slug: str, read: Callable[[Session], T]) -> tuple[T, str]:
+    """What `read` returns, and the campaign's timezone (the page shows its dates in it)."""
+    view = await read_only(read)
+    return view, await read_only(lambda s: overview.campaign_or_404(s, slug).timezone)
 
 
 @login_required
@@ -60,8 +72,7 @@ async def thread(request: Request) -> Response:
     csrf_token(request)
     slug = _slug(request)
     org_id = int(request.path_params["org_id"])
-    view = await read_only(lambda s: threads.thread(s, slug, org_id))
-    timezone = await read_only(lambda s: overview.campaign_or_404(s, slug).timezone)
+    view, timezone = await _with_timezone(slug, lambda s: threads.thread(s, slug, org_id))
     return render(request, "thread.html", {"slug": slug, "t_": view, "tz": timezone})
 
 
@@ -84,8 +95,9 @@ async def review_item(request: Request) -> Response:
     csrf_token(request)
     slug = _slug(request)
     item_id = int(request.path_params["item_id"])
-    screen = await read_only(lambda s: review_queue.review_screen(s, slug, item_id))
-    timezone = await read_only(lambda s: overview.campaign_or_404(s, slug).timezone)
+    screen, timezone = await _with_timezone(
+        slug, lambda s: review_queue.review_screen(s, slug, item_id)
+    )
     return render(request, "review.html", {"slug": slug, "r": screen, "tz": timezone,
                                            "done": request.query_params.get("done", "")})
 
