@@ -78,6 +78,12 @@ def _clean(value: str) -> str | None:
     return value or None
 
 
+def _matched_name(m: re.Match[str]) -> str | None:
+    """The name a pattern caught: its first non-empty group, cleaned (None if nothing is left)."""
+    value = next((v for v in m.groups() if v), None)
+    return _clean(value) if value else None
+
+
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
 
 
@@ -94,8 +100,7 @@ def other_version_name(raw_lines: Sequence[str], first: str | None) -> str | Non
     for pattern in (_LABELLED, _REQUEST, _JA_REQUEST):
         for line in raw_lines:
             for m in pattern.finditer(line):
-                value = next((v for v in m.groups() if v), None)
-                cleaned = _clean(value) if value else None
+                cleaned = _matched_name(m)
                 if cleaned and cleaned != first and is_japanese(cleaned) != is_japanese(first):
                     return cleaned
     return None
@@ -110,10 +115,7 @@ def extract_name(raw_lines: Sequence[str]) -> tuple[str | None, str]:
     for pattern in (_LABELLED, _REQUEST, _JA_REQUEST):
         for line in raw_lines:
             m = pattern.search(line)
-            if not m:
-                continue
-            value = next((v for v in m.groups() if v), None)
-            cleaned = _clean(value) if value else None
+            cleaned = _matched_name(m) if m else None
             if cleaned:
                 return cleaned, line.strip()
     return None, ""
@@ -135,10 +137,7 @@ def quoted_form_name(body_lines: Sequence[str], sent_texts: Sequence[str] = ()) 
         if not bare or " ".join(bare.split()) in ours:
             continue
         m = _LABELLED.search(bare)
-        if not m:
-            continue
-        value = next((v for v in m.groups() if v), None)
-        cleaned = _clean(value) if value else None
+        cleaned = _matched_name(m) if m else None
         if cleaned:
             return cleaned, bare
     return None, ""
