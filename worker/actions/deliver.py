@@ -280,11 +280,7 @@ def approve(
     shown = raw_sha256(row)
     if row.raw is not None:
         row.raw = redated(row.raw, now)
-    audit.move(
-        session, row, OUTBOX_TRANSITIONS, OutboxState.QUEUED, actor=actor, action="approved",
-    )  # fmt: skip
-    row.next_attempt_at = now
-    row.updated_at = now
+    _release(session, row, actor=actor, action="approved", now=now)
     campaign.approved_at = now
     campaign.approved_by = actor
     audit.move(
@@ -293,7 +289,6 @@ def approve(
         detail={"outbox_id": row.id, "raw_sha256": raw_sha256(row), "shown_sha256": shown,
                 "list": last_preview(session, campaign)},
     )  # fmt: skip
-    publish_after_commit(session, [row.id])
     return row
 
 
@@ -335,12 +330,18 @@ def resolve(session: Session, outbox_id: int, *, sent: bool, actor: str, now: da
                 outcome.campaign_state, "resolved_sent", outcome.outbox_ids, outcome.detail
             )
         return Outcome(campaign.state, "resolved_sent", [row.id])
-    audit.move(
-        session, row, OUTBOX_TRANSITIONS, OutboxState.QUEUED, actor=actor, action="resolved_resend",
-    )  # fmt: skip
+    _release(session, row, actor=actor, action="resolved_resend", now=now)
+    return Outcome(campaign.state, "resolved_resend", [row.id])
+
+
+def _release(
+    session: Session, row: OutboundMessage, *, actor: str, action: str, now: datetime
+) -> None:
+    """A held final letter goes back to the queue, free of any lease, to be sent now: its send
+    task is published when the caller commits."""
+    audit.move(session, row, OUTBOX_TRANSITIONS, OutboxState.QUEUED, actor=actor, action=action)
     row.next_attempt_at = now
     row.lease_until = None
     row.claimed_by = None
     row.updated_at = now
     publish_after_commit(session, [row.id])
-    return Outcome(campaign.state, "resolved_resend", [row.id])
