@@ -1,5 +1,5 @@
-"""Mail in, as use cases: process a stored message in its own transaction, hand stored
-messages to the queue, find the ones whose task was lost, poll the mailbox, listen on LMTP.
+"""Mail in, as use cases: process stored messages (one, or a batch per transaction), hand
+stored messages to the queue, find the ones whose task was lost, poll the mailbox, listen on LMTP.
 
 The mail adapters (IMAP, LMTP) get the storing use case (`ingest`) from here; the tasks and
 the CLI call these functions and never wire adapters themselves.
@@ -7,6 +7,7 @@ the CLI call these functions and never wire adapters themselves.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from worker.actions.intake_failures import MAX_ATTEMPTS, record_processing_failu
 from worker.actions.outbox import publish_after_commit
 from worker.actions.process_reply import Outcome, process_reply
 from worker.actions.publisher import get_publisher
+from worker.actions.reply_lookups import Prefetched
 from worker.core.states import InboundState
 from worker.db import session_factory, session_scope
 from worker.mail.inbox import PollResult, poll_mailbox
@@ -31,6 +33,8 @@ log = structlog.get_logger(__name__)
 # between commit and enqueue); the poll sweep enqueues it again (processing is idempotent).
 STALE_STORED = timedelta(minutes=2)
 SWEEP_LIMIT = 500
+# Stored messages handed to one "intake.process_batch" task and processed in one transaction.
+BATCH_SIZE = 50
 
 
 def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
@@ -65,11 +69,73 @@ def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
     return outcome
 
 
-def enqueue(inbound_ids: Sequence[int]) -> None:
-    """Hand stored messages to the intake queue (ids only). Call after the commit."""
+def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) -> list[Outcome]:
+    """Process stored messages in ONE transaction, in arrival (id) order; outgoing mail is
+    published on commit. Same outcomes as `process_now` for each, in fewer round trips.
+
+    1. Lock the rows; read what matching needs for all of them at once (`Prefetched`, which
+       asks again wherever an earlier message of the batch changed the answer).
+    2. Process them one after the other in id order, so the replies of one organisation act
+       in the order they arrived, each seeing what the previous one did.
+    3. Anything fails -> the whole batch rolls back and each message is processed alone
+       (`process_now`): a bad message costs its neighbours time, never a reply, and its
+       failure is counted as before.
+    """
+    ids = sorted(set(inbound_ids))
+    if not ids:
+        return []
+    settings = get_settings()
+    secret = settings.secret()
+    outcomes: list[Outcome] = []
+    try:
+        with session_scope() as session:
+            # 1.
+            rows = session.scalars(
+                select(InboundMessage)
+                .where(InboundMessage.id.in_(ids))
+                .order_by(InboundMessage.id)
+                .with_for_update()
+            ).all()
+            stored = [row for row in rows if row.state == InboundState.STORED.value]
+            with Prefetched(session, stored) as lookups:
+                # 2.
+                for inbound_id in ids:
+                    outcome = process_reply(
+                        session,
+                        inbound_id,
+                        now=now or datetime.now(UTC),
+                        secret=secret,
+                        authserv_id=settings.authserv_id,
+                        lookups=lookups,
+                    )
+                    publish_after_commit(session, outcome.outbox_ids)
+                    outcomes.append(outcome)
+    except Exception:
+        # 3.
+        log.warning("intake.batch_failed", inbound_ids=ids, exc_info=True)
+        alone: list[Outcome] = []
+        for inbound_id in ids:
+            with contextlib.suppress(Exception):  # logged and counted by process_now
+                alone.append(process_now(inbound_id, now=now))
+        return alone
+    for outcome in outcomes:
+        log.info(
+            "intake.processed",
+            inbound_id=outcome.inbound_id,
+            state=outcome.state,
+            action=outcome.action,
+            invitation_id=outcome.invitation_id,
+        )
+    return outcomes
+
+
+def enqueue(inbound_ids: Sequence[int], batch_size: int = BATCH_SIZE) -> None:
+    """Hand stored messages to the intake queue (ids only, `batch_size` per task). Call after
+    the commit."""
     publisher = get_publisher()
-    for inbound_id in inbound_ids:
-        publisher.send("intake.process", [inbound_id], queue="intake")
+    ids = list(inbound_ids)
+    for start in range(0, len(ids), batch_size):
+        publisher.send("intake.process_batch", [ids[start : start + batch_size]], queue="intake")
 
 
 def sweep_stored(now: datetime, older_than: timedelta = STALE_STORED) -> list[int]:

@@ -7,14 +7,11 @@ not an answer: it is finished at once and never becomes a review item.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
+from worker.actions.reply_lookups import Lookups
 from worker.core.decode import MessageHeaders
-from worker.models import Campaign, OutboundMessage
 
 
-def own_message(session: Session, headers: MessageHeaders) -> str | None:
+def own_message(lookups: Lookups, headers: MessageHeaders) -> str | None:
     """Evidence that this is one of our own outgoing messages, else None.
 
     Both must hold: 1. its Message-ID is one we generated and stored for an outgoing message;
@@ -23,12 +20,7 @@ def own_message(session: Session, headers: MessageHeaders) -> str | None:
     """
     if not headers.message_id or not headers.from_address:
         return None
-    row = session.execute(
-        select(OutboundMessage.kind, Campaign.definition)
-        .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
-        .where(OutboundMessage.message_id == headers.message_id)
-        .limit(1)
-    ).first()
+    row = lookups.own(headers.message_id)
     if row is None:
         return None
     kind, definition = row

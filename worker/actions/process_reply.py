@@ -19,11 +19,12 @@ from worker.actions.own_mail import own_message
 from worker.actions.removal import carry_out_removal
 from worker.actions.reply_checks import UNPROVEN_BOUNCE, prove_bounce, verify_reply
 from worker.actions.reply_context import ACTOR, Context, Outcome, move_invitation
+from worker.actions.reply_lookups import Lookups, recipients, referenced_ids, reply_tokens
 from worker.actions.review import open_review, question
 from worker.actions.suppression import suppress, unsubscribe
 from worker.core import matching
 from worker.core.classify import Classification, Intent, classify
-from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
+from worker.core.decode import MessageHeaders
 from worker.core.kinds import EmailKind
 from worker.core.policy import Verb, decide_reply
 from worker.core.states import (
@@ -33,7 +34,6 @@ from worker.core.states import (
     InboundState,
     InvitationState,
 )
-from worker.core.tokens import find_tokens
 from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
 
 # Campaign states in which answers still change the signatory list.
@@ -43,9 +43,18 @@ AWAITING_LEAD = CAMPAIGN_AWAITING_LEAD
 
 
 def process_reply(
-    session: Session, inbound_id: int, *, now: datetime, secret: bytes, authserv_id: str
+    session: Session,
+    inbound_id: int,
+    *,
+    now: datetime,
+    secret: bytes,
+    authserv_id: str,
+    lookups: Lookups | None = None,
 ) -> Outcome:
     """Act on one stored message. Idempotent: a message no longer `stored` is left alone.
+
+    `lookups` answers the reads before acting (default: one query each; a batch passes
+    `Prefetched`, which answers exactly the same).
 
     0. Claim the row (only `stored` rows are processed; the caller commits).
     1. Read the headers; unreadable -> review; our own mail come back -> done, no review.
@@ -58,8 +67,9 @@ def process_reply(
     7. After the deadline -> late handling.
     8. Act on the intent (a removal request first: core.withdrawal decides what comes off).
     """
+    lookups = lookups or Lookups(session)
     # 0.
-    inbound = session.get(InboundMessage, inbound_id, with_for_update=True)
+    inbound = lookups.claim(inbound_id)
     if inbound is None:
         return Outcome(inbound_id, "missing", "none")
     if inbound.state != InboundState.STORED.value:
@@ -67,19 +77,19 @@ def process_reply(
     inbound.processed_at = now
     # 1.
     try:
-        headers = parse_headers(inbound.raw)
+        headers = lookups.headers(inbound)
     except Exception as exc:
         return _review(session, inbound, None, None, f"unparseable: {type(exc).__name__}: {exc}")
     if headers.from_address:
         inbound.from_addr = headers.from_address[:320]
-    if (own := own_message(session, headers)) is not None:
+    if (own := own_message(lookups, headers)) is not None:
         inbound.state, inbound.classification = InboundState.PROCESSED.value, {"reasons": [own]}
         return Outcome(inbound.id, inbound.state, "own-mail")
     # 2.
-    match = _match(session, headers)
-    invitation = session.get(Invitation, match.invitation_id) if match.invitation_id else None
+    match = _match(lookups, headers)
+    invitation = lookups.invitation(match.invitation_id) if match.invitation_id else None
     # 3.
-    sent = _sent_texts(session, invitation.id) if invitation else []
+    sent = lookups.sent_texts(invitation.id) if invitation else []
     campaign = session.get(Campaign, invitation.campaign_id) if invitation else None
     today = _local_date(inbound.received_at, campaign.timezone if campaign else "UTC")
     result = classify(inbound.raw, sent, today=today)
@@ -146,52 +156,20 @@ def process_reply(
 # -- matching -------------------------------------------------------------------------------
 
 
-def _match(session: Session, headers: MessageHeaders) -> matching.Match:
-    recipients = {
-        "delivered-to": headers.delivered_to,
-        "x-original-to": headers.x_original_to,
-        "to": headers.to,
-        "cc": headers.cc,
-    }
-    tokens = find_tokens([a for values in recipients.values() for a in values])
-    by_token = (
-        dict(
-            session.execute(
-                select(Invitation.token, Invitation.id).where(Invitation.token.in_(tokens))
-            )
-            .tuples()
-            .all()
-        )
-        if tokens
-        else {}
-    )
-    ids = [m for m in (headers.in_reply_to, *headers.references) if m]
-    by_message_id: dict[str, matching.OurMessage] = {}
-    if ids:
-        for mid, inv_id, kind in session.execute(
-            select(
-                OutboundMessage.message_id, OutboundMessage.invitation_id, OutboundMessage.kind
-            ).where(OutboundMessage.message_id.in_(ids), OutboundMessage.invitation_id.is_not(None))
-        ).tuples():
-            if inv_id is not None:
-                by_message_id[mid] = matching.OurMessage(inv_id, kind)
-    by_sender: dict[str, list[int]] = {}
-    if headers.from_address:
-        by_sender[headers.from_address] = list(
-            session.scalars(
-                select(Invitation.id)
-                .join(Contact, Contact.id == Invitation.contact_id)
-                .where(Contact.email == headers.from_address)
-            )
-        )
+def _match(lookups: Lookups, headers: MessageHeaders) -> matching.Match:
+    ids = referenced_ids(headers)
     return matching.match_invitation(
-        recipients=recipients,
+        recipients=recipients(headers),
         in_reply_to=headers.in_reply_to,
         references=headers.references,
         from_address=headers.from_address,
-        by_token=by_token,
-        by_message_id=by_message_id,
-        by_sender=by_sender,
+        by_token=lookups.by_token(reply_tokens(headers)),
+        by_message_id=lookups.by_message_id(ids) if ids else {},
+        by_sender=(
+            {headers.from_address: lookups.by_sender(headers.from_address)}
+            if headers.from_address
+            else {}
+        ),
         from_ambiguous=bool(headers.from_ambiguity),
     )
 
@@ -205,20 +183,6 @@ def _invitation_for_address(session: Session, address: str) -> Invitation | None
         )
     )
     return found[0] if len(found) == 1 else None
-
-
-def _sent_texts(session: Session, invitation_id: int) -> list[str]:
-    """The text parts of every email we sent (or queued) for this invitation."""
-    texts: list[str] = []
-    for raw in session.scalars(
-        select(OutboundMessage.raw).where(OutboundMessage.invitation_id == invitation_id)
-    ):
-        if not raw:
-            continue
-        for part in parse_message(raw).walk():
-            if part.get_content_type() == "text/plain":
-                texts.append(part_text(part))
-    return texts
 
 
 def _local_date(at: datetime, tz: str) -> date:

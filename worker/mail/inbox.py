@@ -79,8 +79,9 @@ def poll_mailbox(
     2. Load the cursor; a new UIDVALIDITY means the server renumbered the folder: start from
        UID 1 again (stored messages are recognised by their hash and Message-ID).
     3. For each UID: store the raw bytes and advance the cursor in ONE transaction, so a crash
-       between two messages neither loses nor repeats one; then hand the new id to `on_stored`
-       (which enqueues processing; a lost enqueue is recovered by `intake.poll`'s sweep).
+       between two messages neither loses nor repeats one; then hand the chunk's new ids to
+       `on_stored` together (which enqueues their processing as one batch; a lost enqueue is
+       recovered by `intake.poll`'s sweep).
     A message that cannot be parsed is still stored (processing sends it to review).
     """
     key = mailbox_key(target)
@@ -99,11 +100,14 @@ def poll_mailbox(
         # 3.
         for chunk in _chunks(uids, FETCH_BATCH):
             fetched: dict[int, dict[bytes, Any]] = client.fetch(chunk, [b"BODY.PEEK[]"])
+            new_ids: list[int] = []
             for uid in chunk:
                 raw = fetched.get(uid, {}).get(b"BODY[]")
                 new_id = _store_one(sessions, store, key, uidvalidity, uid, raw, clock(), result)
-                if new_id is not None and on_stored is not None:
-                    on_stored([new_id])
+                if new_id is not None:
+                    new_ids.append(new_id)
+            if new_ids and on_stored is not None:
+                on_stored(new_ids)
         return result
     finally:
         try:

@@ -1,0 +1,141 @@
+"""Stored replies processed as a batch (one transaction, lookups read up front) act exactly as
+when processed one at a time: same outcomes, in arrival order, on a real database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from worker.actions import intake
+from worker.actions.intake import enqueue, process_batch, process_now
+from worker.actions.publisher import install_publisher
+from worker.core.states import InboundState, InvitationState, SignatureState
+from worker.mail.outgoing import prepare_contact_email
+from worker.models import InboundMessage, OutboundMessage, Signature
+
+from .conftest import NOW, World, reply_to
+
+GREEN, KYOTO, FOREST = "info@green.example", "office@kyoto-peace.example", "forestwatch@gmail.com"
+
+
+class RecordingPublisher:
+    """The task queue's interface, recording what would be enqueued."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any]]] = []
+
+    def send(self, task: str, args: Sequence[Any], *, queue: str | None = None) -> None:
+        self.sent.append((task, list(args)))
+
+    def ping(self, timeout: float) -> list[str]:
+        return []
+
+
+@pytest.fixture
+def published() -> Iterator[RecordingPublisher]:
+    recorder = RecordingPublisher()
+    previous = install_publisher(recorder)
+    try:
+        yield recorder
+    finally:
+        if previous is not None:
+            install_publisher(previous)
+
+
+def _process(ids: list[int], mode: str) -> list[str]:
+    if mode == "batch":
+        return [outcome.action for outcome in process_batch(ids, now=NOW)]
+    return [process_now(inbound_id, now=NOW).action for inbound_id in ids]
+
+
+@pytest.mark.parametrize("mode", ["one-by-one", "batch"])
+def test_batch_acts_like_one_at_a_time_in_arrival_order(
+    world: World, published: RecordingPublisher, mode: str
+) -> None:
+    """Green signs, and in the same batch answers our acknowledgement of that signature (queued
+    by the batch itself, matched by its Message-ID alone) asking to be removed: the removal
+    sees the signature. Kyoto asks a question, Forest declines, a stranger is unmatched."""
+    first = world.deliver(reply_to(world.sent(GREEN).raw or b"", "Yes, we sign.", sender=GREEN))
+    assert first is not None
+    invitation = world.invitation(GREEN)
+    ack = prepare_contact_email(
+        world.campaign, invitation, "acknowledgement", first, secret=world.secret, now=NOW
+    )
+    removal = reply_to(ack.raw, "Please remove us from the list of signatories.",
+                       sender=GREEN, to="signon@hrn.example")  # no token: only In-Reply-To
+    question = reply_to(world.sent(KYOTO).raw or b"", "Could you tell us who else signs?",
+                        sender=KYOTO)
+    decline = reply_to(world.sent(FOREST).raw or b"", "We will not sign this letter.",
+                       sender=FOREST)
+    stranger = reply_to(world.sent(FOREST).raw or b"", "Yes, we sign.",
+                        sender="someone@elsewhere.example", to="signon@hrn.example")
+    ids = [first] + [world.deliver(raw) for raw in (removal, question, decline, stranger)]
+    assert None not in ids
+    world.session.commit()
+
+    actions = _process([i for i in ids if i is not None], mode)
+
+    assert actions == ["signed", "withdrawn", "question", "declined", "review"]
+    world.session.expire_all()
+    inbound = {row.id: row for row in world.session.scalars(select(InboundMessage))}
+    assert inbound[ids[1] or 0].match_method == "in-reply-to"
+    assert [inbound[i or 0].state for i in ids] == [
+        InboundState.PROCESSED.value,
+        InboundState.PROCESSED.value,
+        InboundState.REVIEW.value,
+        InboundState.PROCESSED.value,
+        InboundState.REVIEW.value,
+    ]
+    signature = world.session.scalars(select(Signature)).one()
+    assert signature.state == SignatureState.WITHDRAWN.value
+    assert world.invitation(GREEN).state == InvitationState.WITHDRAWN.value
+    assert world.invitation(FOREST).state == InvitationState.DECLINED.value
+    acks = world.session.scalars(
+        select(OutboundMessage).where(OutboundMessage.kind == "acknowledgement")
+    ).all()
+    assert [a.message_id for a in acks] == [ack.message_id]
+    answers = world.session.scalars(
+        select(OutboundMessage.id).where(OutboundMessage.kind != "invitation")
+    ).all()
+    assert len(answers) == 2  # the acknowledgement and the question forwarded to the lead
+    assert sorted(i for _, args in published.sent for i in args[0]) == sorted(answers)
+
+
+def test_a_failing_message_costs_its_batch_neighbours_nothing(
+    world: World, published: RecordingPublisher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch rolls back and each message is processed alone; the bad one's failure is
+    counted (and reaches review after MAX_ATTEMPTS), the others act once."""
+    good = world.deliver(reply_to(world.sent(GREEN).raw or b"", "Yes, we sign.", sender=GREEN))
+    bad = world.deliver(reply_to(world.sent(FOREST).raw or b"", "Yes, we sign.", sender=FOREST))
+    assert good is not None and bad is not None
+    real = intake.process_reply
+
+    def failing(session: Any, inbound_id: int, **kw: Any) -> Any:
+        if inbound_id == bad:
+            raise RuntimeError("boom")
+        return real(session, inbound_id, **kw)
+
+    monkeypatch.setattr(intake, "process_reply", failing)
+    outcomes = process_batch([bad, good], now=NOW)
+
+    assert [(o.inbound_id, o.action) for o in outcomes] == [(good, "signed")]
+    world.session.expire_all()
+    failed = world.session.get(InboundMessage, bad)
+    assert failed is not None and failed.state == InboundState.STORED.value
+    assert (failed.error or "").startswith("processing failed (1): RuntimeError: boom")
+    assert len(world.session.scalars(select(Signature)).all()) == 1
+
+
+def test_stored_messages_are_handed_to_the_queue_in_batches(
+    published: RecordingPublisher,
+) -> None:
+    enqueue(list(range(1, 121)), batch_size=50)
+    assert [(task, len(args[0])) for task, args in published.sent] == [
+        ("intake.process_batch", 50),
+        ("intake.process_batch", 50),
+        ("intake.process_batch", 20),
+    ]

@@ -1,0 +1,275 @@
+"""What processing a reply reads before it acts: asked one reply at a time, or once per batch.
+
+`Lookups` asks the database for each reply (the stored row, our mail by Message-ID, the
+invitations a token, our Message-IDs or the sender point to, the texts we sent). `Prefetched`
+answers a batch of stored replies from a few IN queries made up front. Intake never changes
+tokens, contacts or the outbox rows that exist, so a prefetched answer stays true for the
+whole transaction, except where an earlier reply of the batch queued a new outbox row (an
+acknowledgement, a late reply): questions about such a row's Message-ID or invitation are
+asked again, so a batch reads exactly what its replies processed one by one would read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import event, select
+from sqlalchemy.orm import ORMExecuteState, Session, joinedload
+
+from worker.core import matching
+from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
+from worker.core.tokens import find_tokens
+from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
+
+OwnRow = tuple[str, dict[str, Any] | None]  # (outbox kind, the campaign's definition)
+_INVITATION_WITH = (joinedload(Invitation.contact), joinedload(Invitation.organisation))
+
+
+def recipients(headers: MessageHeaders) -> dict[str, tuple[str, ...]]:
+    """The reply's recipient headers, in the order matching reads them."""
+    return {
+        "delivered-to": headers.delivered_to,
+        "x-original-to": headers.x_original_to,
+        "to": headers.to,
+        "cc": headers.cc,
+    }
+
+
+def reply_tokens(headers: MessageHeaders) -> list[str]:
+    return find_tokens([a for values in recipients(headers).values() for a in values])
+
+
+def referenced_ids(headers: MessageHeaders) -> list[str]:
+    return [m for m in (headers.in_reply_to, *headers.references) if m]
+
+
+def texts_of(raws: Iterable[bytes | None]) -> list[str]:
+    """The text/plain parts of the emails we sent, in order."""
+    texts: list[str] = []
+    for raw in raws:
+        if not raw:
+            continue
+        for part in parse_message(raw).walk():
+            if part.get_content_type() == "text/plain":
+                texts.append(part_text(part))
+    return texts
+
+
+class Lookups:
+    """One query per question, for one reply."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def claim(self, inbound_id: int) -> InboundMessage | None:
+        """The stored row, locked until the transaction ends."""
+        return self.session.get(InboundMessage, inbound_id, with_for_update=True)
+
+    def headers(self, inbound: InboundMessage) -> MessageHeaders:
+        return parse_headers(inbound.raw)
+
+    def own(self, message_id: str) -> OwnRow | None:
+        """Our outgoing message with this Message-ID, with its campaign's definition."""
+        row = self.session.execute(
+            select(OutboundMessage.kind, Campaign.definition)
+            .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
+            .where(OutboundMessage.message_id == message_id)
+            .limit(1)
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+
+    def by_token(self, tokens: Sequence[str]) -> dict[str, int]:
+        if not tokens:
+            return {}
+        rows = self.session.execute(
+            select(Invitation.token, Invitation.id).where(Invitation.token.in_(tokens))
+        )
+        return dict(rows.tuples().all())
+
+    def by_message_id(self, ids: Sequence[str]) -> dict[str, matching.OurMessage]:
+        if not ids:
+            return {}
+        found: dict[str, matching.OurMessage] = {}
+        for mid, inv_id, kind in self.session.execute(
+            select(
+                OutboundMessage.message_id, OutboundMessage.invitation_id, OutboundMessage.kind
+            ).where(OutboundMessage.message_id.in_(ids), OutboundMessage.invitation_id.is_not(None))
+        ).tuples():
+            if inv_id is not None:
+                found[mid] = matching.OurMessage(inv_id, kind)
+        return found
+
+    def by_sender(self, address: str) -> list[int]:
+        return list(
+            self.session.scalars(
+                select(Invitation.id)
+                .join(Contact, Contact.id == Invitation.contact_id)
+                .where(Contact.email == address)
+            )
+        )
+
+    def invitation(self, invitation_id: int) -> Invitation | None:
+        """The invitation with its contact and organisation (verification reads both)."""
+        return self.session.get(Invitation, invitation_id, options=_INVITATION_WITH)
+
+    def sent_texts(self, invitation_id: int) -> list[str]:
+        """The text parts of every email we sent (or queued) for this invitation."""
+        return texts_of(
+            self.session.scalars(
+                select(OutboundMessage.raw).where(OutboundMessage.invitation_id == invitation_id)
+            )
+        )
+
+
+class Prefetched(Lookups):
+    """The answers for a batch of claimed rows, read with one query per kind of question.
+
+    Use as a context manager: while open it watches the session for new outbox rows, and a
+    question about one of them goes to the database (`Lookups`) instead of the prefetch.
+    """
+
+    def __init__(self, session: Session, rows: Sequence[InboundMessage]) -> None:
+        super().__init__(session)
+        self._rows = {row.id: row for row in rows}
+        self._headers: dict[int, MessageHeaders] = {}
+        for row in rows:
+            # An unreadable one is parsed again by processing, which sends it to review.
+            with contextlib.suppress(Exception):
+                self._headers[row.id] = parse_headers(row.raw)
+        self._new_message_ids: set[str] = set()
+        self._new_for_invitation: set[int] = set()
+        every = list(self._headers.values())
+        # What was asked up front; a question outside these sets goes to the database.
+        self._own_asked = {h.message_id for h in every if h.message_id and h.from_address}
+        self._tokens_asked = {t for h in every for t in reply_tokens(h)}
+        self._refs_asked = {m for h in every for m in referenced_ids(h)}
+        self._own = self._fetch_own(self._own_asked)
+        self._tokens = super().by_token(sorted(self._tokens_asked))
+        self._ours = super().by_message_id(sorted(self._refs_asked))
+        self._senders = self._fetch_senders({h.from_address for h in every if h.from_address})
+        candidates = {*self._tokens.values(), *(m.invitation_id for m in self._ours.values())}
+        candidates.update(i for ids in self._senders.values() for i in ids)
+        self._invitations = self._fetch_invitations(candidates)
+        self._sent = self._fetch_sent(candidates)
+        # Held here: the session's identity map keeps only weak references, and processing
+        # gets each reply's campaign by primary key (no query while it is held).
+        campaign_ids = {inv.campaign_id for inv in self._invitations.values()}
+        self._campaigns = (
+            list(self.session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids))))
+            if campaign_ids
+            else []
+        )
+
+    # -- the batch's queries ---------------------------------------------------------------
+
+    def _fetch_own(self, message_ids: set[str]) -> dict[str, OwnRow]:
+        if not message_ids:
+            return {}
+        rows = self.session.execute(
+            select(OutboundMessage.message_id, OutboundMessage.kind, Campaign.definition)
+            .join(Campaign, Campaign.id == OutboundMessage.campaign_id)
+            .where(OutboundMessage.message_id.in_(message_ids))
+        ).tuples()
+        return {mid: (kind, definition) for mid, kind, definition in rows}
+
+    def _fetch_senders(self, addresses: set[str]) -> dict[str, list[int]]:
+        found: dict[str, list[int]] = {address: [] for address in addresses}
+        if addresses:
+            for email, inv_id in self.session.execute(
+                select(Contact.email, Invitation.id)
+                .join(Contact, Contact.id == Invitation.contact_id)
+                .where(Contact.email.in_(addresses))
+                .order_by(Invitation.id)
+            ).tuples():
+                found[email].append(inv_id)
+        return found
+
+    def _fetch_invitations(self, ids: set[int]) -> dict[int, Invitation]:
+        if not ids:
+            return {}
+        rows = self.session.scalars(
+            select(Invitation).where(Invitation.id.in_(ids)).options(*_INVITATION_WITH)
+        ).unique()
+        return {inv.id: inv for inv in rows}
+
+    def _fetch_sent(self, ids: set[int]) -> dict[int, list[bytes | None]]:
+        sent: dict[int, list[bytes | None]] = defaultdict(list)
+        if ids:
+            for inv_id, raw in self.session.execute(
+                select(OutboundMessage.invitation_id, OutboundMessage.raw)
+                .where(OutboundMessage.invitation_id.in_(ids))
+                .order_by(OutboundMessage.id)
+            ).tuples():
+                if inv_id is not None:
+                    sent[inv_id].append(raw)
+        return sent
+
+    # -- watching for rows the batch itself creates ------------------------------------------
+
+    def __enter__(self) -> Prefetched:
+        event.listen(self.session, "do_orm_execute", self._on_execute)
+        event.listen(self.session, "pending_to_persistent", self._on_new)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.session, "do_orm_execute", self._on_execute)
+        event.remove(self.session, "pending_to_persistent", self._on_new)
+
+    def _on_execute(self, state: ORMExecuteState) -> None:
+        table = getattr(state.statement, "table", None)
+        if state.is_insert and table is OutboundMessage.__table__:
+            params = state.parameters
+            many = list(params) if isinstance(params, Sequence) else [params or {}]
+            for values in many:
+                self._note(values.get("message_id"), values.get("invitation_id"))
+
+    def _on_new(self, _: Session, instance: object) -> None:
+        if isinstance(instance, OutboundMessage):
+            self._note(instance.message_id, instance.invitation_id)
+
+    def _note(self, message_id: object, invitation_id: object) -> None:
+        if isinstance(message_id, str):
+            self._new_message_ids.add(message_id)
+        if isinstance(invitation_id, int):
+            self._new_for_invitation.add(invitation_id)
+
+    # -- the answers -------------------------------------------------------------------------
+
+    def claim(self, inbound_id: int) -> InboundMessage | None:
+        row = self._rows.get(inbound_id)
+        return row if row is not None else super().claim(inbound_id)
+
+    def headers(self, inbound: InboundMessage) -> MessageHeaders:
+        found = self._headers.get(inbound.id)
+        return found if found is not None else super().headers(inbound)
+
+    def own(self, message_id: str) -> OwnRow | None:
+        if message_id in self._new_message_ids or message_id not in self._own_asked:
+            return super().own(message_id)
+        return self._own.get(message_id)
+
+    def by_token(self, tokens: Sequence[str]) -> dict[str, int]:
+        if not self._tokens_asked.issuperset(tokens):
+            return super().by_token(tokens)
+        return {t: self._tokens[t] for t in tokens if t in self._tokens}
+
+    def by_message_id(self, ids: Sequence[str]) -> dict[str, matching.OurMessage]:
+        if not self._refs_asked.issuperset(ids) or self._new_message_ids.intersection(ids):
+            return super().by_message_id(ids)
+        return {m: self._ours[m] for m in ids if m in self._ours}
+
+    def by_sender(self, address: str) -> list[int]:
+        found = self._senders.get(address)
+        return list(found) if found is not None else super().by_sender(address)
+
+    def invitation(self, invitation_id: int) -> Invitation | None:
+        found = self._invitations.get(invitation_id)
+        return found if found is not None else super().invitation(invitation_id)
+
+    def sent_texts(self, invitation_id: int) -> list[str]:
+        if invitation_id in self._new_for_invitation or invitation_id not in self._invitations:
+            return super().sent_texts(invitation_id)
+        return texts_of(self._sent.get(invitation_id, []))
