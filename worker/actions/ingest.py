@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -48,9 +48,6 @@ def ingest(
     The caller commits; nothing here talks to the network.
     """
     digest = hashlib.sha256(raw).hexdigest()
-    # 1.
-    if session.scalar(select(InboundMessage.id).where(InboundMessage.sha256 == digest)):
-        return None
     # 2.
     fields: dict[str, str | None] = {}
     try:
@@ -62,6 +59,17 @@ def ingest(
     except Exception as exc:  # stored anyway: never drop what we were sent
         fields = {"error": f"headers unreadable: {type(exc).__name__}: {exc}"}
     clean = {k: db_text(v) if v is not None else None for k, v in fields.items()}
+    # 1. and 3. in one query: the same bytes, or else the earliest row with this Message-ID.
+    message_id = clean.get("message_id")
+    same = InboundMessage.sha256 == digest
+    found = session.execute(
+        select(InboundMessage.id, InboundMessage.sha256)
+        .where(or_(same, InboundMessage.message_id == message_id) if message_id else same)
+        .order_by(InboundMessage.id)
+    ).all()
+    if any(sha == digest for _, sha in found):
+        return None
+    earlier = found[0][0] if found else None
     row_args: dict[str, Any] = {
         "sha256": digest,
         "raw": raw,
@@ -73,29 +81,21 @@ def ingest(
     }
     if session.get_bind().dialect.name == "sqlite":
         # SQLite stores any text, and pysqlite's SAVEPOINT handling is unreliable.
-        return _store_row(session, row_args, clean)
+        return _store_row(session, row_args, clean, earlier)
     try:
         with session.begin_nested():
-            return _store_row(session, row_args, clean)
+            return _store_row(session, row_args, clean, earlier)
     except DBAPIError as exc:
         # 4.
         return _quarantine(session, row_args, f"{type(exc.orig).__name__}: {exc.orig}")
 
 
 def _store_row(
-    session: Session, row_args: dict[str, Any], fields: dict[str, str | None]
+    session: Session, row_args: dict[str, Any], fields: dict[str, str | None], earlier: int | None
 ) -> int | None:
     message_id = fields.get("message_id")
     row = InboundMessage(**row_args, **fields, state=InboundState.STORED.value)
     # 3.
-    earlier = None
-    if message_id:
-        earlier = session.scalar(
-            select(InboundMessage.id)
-            .where(InboundMessage.message_id == message_id)
-            .order_by(InboundMessage.id)
-            .limit(1)
-        )
     if earlier is not None:
         row.state = InboundState.DUPLICATE.value
         row.error = f"duplicate of inbound message {earlier} (same Message-ID)"
