@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.claim import ACTOR, Claimed, SendReport
-from worker.core.retry import RetryPolicy, Verdict, decide
+from worker.core.retry import Decision, RetryPolicy, Verdict, decide
 from worker.core.states import AddressState, OutboxState
 from worker.mail.smtp import SendResult
 from worker.models import Campaign, Contact, Invitation, OutboundMessage
@@ -47,30 +48,61 @@ _RECORD = (
 )
 
 
+@dataclass(frozen=True)
+class Recorder:
+    """Where one batch's answers are written (see `recording`)."""
+
+    session: Session  # the transactions of answers that change more than their own row
+    quick: Connection | None  # autocommit (PostgreSQL): an answer that moves only its row
+
+    def record(
+        self,
+        row: Claimed,
+        result: SendResult,
+        *,
+        now: datetime,
+        claimer: str,
+        policy: RetryPolicy,
+        report: SendReport,
+    ) -> Verdict | None:
+        """`record_result`, committed before it returns. Sent and retry move only the row:
+        that one UPDATE is its own transaction (one round trip instead of BEGIN, UPDATE,
+        COMMIT); a failure, with its audit row and bounce, is one transaction of the session."""
+        decision = _decide(row, result, now, policy)
+        if self.quick is None or decision.verdict is Verdict.FAILED:
+            with self.session.begin():
+                return _apply(self.session, row, result, decision, now, claimer, report)
+        if not _update(self.quick, row, result, decision, now, claimer):
+            return None
+        _count(report, decision.verdict)
+        return decision.verdict
+
+
 @contextmanager
-def recording_session(session_factory: Any) -> Iterator[Session]:
-    """A session for recording one batch's answers, on one connection held for the batch.
+def recording(session_factory: Any) -> Iterator[Recorder]:
+    """Where to record one batch's answers: connections held for the batch.
 
     0. Held: each answer's transaction would otherwise check a connection out of the pool
        and ping it first (pool_pre_ping), a round trip per message sent.
-    1. Its commits do not wait for the disk (PostgreSQL `synchronous_commit off`, set once
-       for the connection and reset before it goes back to the pool): an answer is visible
-       to every worker at once and survives any worker crash; only a crash of PostgreSQL
-       itself within about 0.6 s could forget it, and the row is then sent again with the
-       same Message-ID. It spares a disk flush per message sent.
+    1. Their commits do not wait for the disk (PostgreSQL `synchronous_commit off`, set once
+       per connection and reset before it goes back to the pool): an answer is visible to
+       every worker at once and survives any worker crash; only a crash of PostgreSQL itself
+       within about 0.6 s could forget it, and the row is then sent again with the same
+       Message-ID. It spares a disk flush per message sent.
     """
     engine = _engine_of(session_factory)
-    with engine.connect() as connection:  # 0
-        relaxed = connection.dialect.name == "postgresql"
-        if relaxed:  # 1
-            connection.execute(_RELAXED)
-            connection.commit()
-        try:
-            with session_factory(bind=connection) as session:
-                yield session
-        finally:
-            if relaxed:
-                _reset(connection)
+    with ExitStack() as stack:
+        connection = stack.enter_context(engine.connect())  # 0
+        quick: Connection | None = None
+        if connection.dialect.name == "postgresql":  # 1
+            quick = stack.enter_context(engine.connect())
+            quick = quick.execution_options(isolation_level="AUTOCOMMIT")
+            for held in (connection, quick):
+                held.execute(_RELAXED)
+                held.commit()
+                stack.callback(_reset, held)
+        session = stack.enter_context(session_factory(bind=connection))
+        yield Recorder(session, quick)
 
 
 def _engine_of(session_factory: Any) -> Engine:
@@ -107,7 +139,12 @@ def record_result(
     retried. 3. a 550 to a contact bounces that address: the contact, its invitation and a
     suppression row record it so no further mail goes there.
     """
-    decision = decide(
+    decision = _decide(row, result, now, policy)
+    return _apply(session, row, result, decision, now, claimer, report)
+
+
+def _decide(row: Claimed, result: SendResult, now: datetime, policy: RetryPolicy) -> Decision:
+    return decide(
         result.code,
         attempts=row.attempts,
         first_attempt_at=row.first_attempt_at or now,
@@ -115,31 +152,53 @@ def record_result(
         policy=policy,
         spread=random.random(),  # jitter, not a secret
     )
-    done = (
-        session.connection()
-        .execute(
-            _RECORD,
-            {
-                "b_id": row.id,
-                "b_claimer": claimer,
-                "b_state": decision.verdict.value,
-                "b_code": result.code,
-                "b_reply": result.reply[:2000],
-                "b_sent_at": now if decision.verdict is Verdict.SENT else None,
-                "b_next": decision.next_attempt_at,
-                "b_now": now,
-            },
-        )
-        .rowcount
-    )
-    if not done:  # the lease ran out and someone else holds (or finished) the row
-        return None
-    if decision.verdict is Verdict.SENT:  # 0
+
+
+def _update(
+    connection: Connection,
+    row: Claimed,
+    result: SendResult,
+    decision: Decision,
+    now: datetime,
+    claimer: str,
+) -> bool:
+    """The row's own UPDATE; False when the claim is no longer ours (the lease ran out and
+    someone else holds, or finished, the row)."""
+    params = {
+        "b_id": row.id,
+        "b_claimer": claimer,
+        "b_state": decision.verdict.value,
+        "b_code": result.code,
+        "b_reply": result.reply[:2000],
+        "b_sent_at": now if decision.verdict is Verdict.SENT else None,
+        "b_next": decision.next_attempt_at,
+        "b_now": now,
+    }
+    return bool(connection.execute(_RECORD, params).rowcount)
+
+
+def _count(report: SendReport, verdict: Verdict) -> None:
+    if verdict is Verdict.SENT:  # 0
         report.sent += 1
-    elif decision.verdict is Verdict.RETRY:  # 1
+    elif verdict is Verdict.RETRY:  # 1
         report.retry += 1
     else:  # 1 (window passed) and 2
         report.failed += 1
+
+
+def _apply(
+    session: Session,
+    row: Claimed,
+    result: SendResult,
+    decision: Decision,
+    now: datetime,
+    claimer: str,
+    report: SendReport,
+) -> Verdict | None:
+    if not _update(session.connection(), row, result, decision, now, claimer):
+        return None
+    _count(report, decision.verdict)
+    if decision.verdict is Verdict.FAILED:
         audit.record(
             session,
             actor=ACTOR,

@@ -14,7 +14,7 @@ from worker.actions.claim import (
     suppress_rows,
     worker_name,
 )
-from worker.actions.record import record_result, recording_session
+from worker.actions.record import recording
 from worker.core.retry import RetryPolicy
 from worker.mail.smtp import Envelope, Sender
 from worker.models import utcnow
@@ -73,9 +73,9 @@ def send_claimed(
        free again within one lease.
     1. Each message waits for its slot of the relay's shared rate (about a second of slots
        is reserved at a time; what is left over is given back at the end).
-    2. The answer is written and committed at once (on one connection held for the batch, its
-       commits not waiting for the disk: record.recording_session): a kill loses at most the
-       message in flight.
+    2. The answer is written and committed at once (on connections held for the batch, their
+       commits not waiting for the disk: record.recording): a kill loses at most the message
+       in flight.
     """
     report = SendReport(claimed=len(claimed))
     if not claimed:
@@ -86,7 +86,7 @@ def send_claimed(
     held = [r.id for r in claimed]
     with (
         LeaseKeeper(session_factory, claimer, held, lease, now_fn) as keeper,
-        recording_session(session_factory) as session,
+        recording(session_factory) as recorder,
     ):  # 0
         try:
             for row in claimed:
@@ -94,16 +94,9 @@ def send_claimed(
                 result = sender.send_one(
                     Envelope(row.envelope_from, list(row.recipients), row.raw, row.message_id)
                 )
-                with session.begin():  # 2
-                    record_result(
-                        session,
-                        row,
-                        result,
-                        now=now_fn(),
-                        claimer=claimer,
-                        policy=policy,
-                        report=report,
-                    )
+                recorder.record(  # 2
+                    row, result, now=now_fn(), claimer=claimer, policy=policy, report=report
+                )
                 keeper.done(row.id)
         finally:
             pacer.close()
