@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from worker.actions.outbox import queue_email
+from worker.actions.outbox import QueueItem, queue_email_row
 from worker.actions.reply_context import Context
-from worker.actions.suppression import is_suppressed
+from worker.actions.suppression import suppressed_among
 from worker.core.decode import parse_message, part_text
 from worker.core.kinds import EmailKind
 from worker.core.states import OutboxState
@@ -29,7 +30,7 @@ def queue_contact(
     ctx: Context, kind: str, sequence: int, extra: dict[str, Any] | None = None
 ) -> None:
     """Queue an email to the invited contact, unless the address is suppressed."""
-    if is_suppressed(ctx.session, ctx.contact.email):
+    if suppressed_among(ctx.session, [ctx.contact.email]):
         return
     ctx.session.flush()
     prepared = prepare_contact_email(
@@ -41,7 +42,7 @@ def queue_contact(
         now=ctx.now,
         extra={**_thread(ctx), **(extra or {})},
     )
-    _queue(ctx, kind, sequence, prepared, to_contact=True)
+    _queue(ctx, kind, sequence, prepared, to_contact=True, not_suppressed=[ctx.contact.email])
 
 
 def queue_lead(
@@ -66,11 +67,16 @@ def queue_lead(
 
 
 def _queue(
-    ctx: Context, kind: str, sequence: int, prepared: PreparedEmail, *, to_contact: bool
+    ctx: Context,
+    kind: str,
+    sequence: int,
+    prepared: PreparedEmail,
+    *,
+    to_contact: bool,
+    not_suppressed: Sequence[str] = (),
 ) -> None:
     """Queue the prepared email; remember a new row's id for publishing after the commit."""
-    row = queue_email(
-        ctx.session,
+    item = QueueItem(
         campaign_id=ctx.campaign.id,
         kind=kind,
         sequence=sequence,
@@ -78,8 +84,9 @@ def _queue(
         contact_id=ctx.contact.id if to_contact else None,
         invitation_id=ctx.invitation.id if to_contact else None,
     )
-    if row is not None and row.state == OutboxState.QUEUED.value:
-        ctx.outbox_ids.append(row.id)
+    row = queue_email_row(ctx.session, item, not_suppressed=not_suppressed)
+    if row is not None and row[1] == OutboxState.QUEUED.value:
+        ctx.outbox_ids.append(row[0])
 
 
 def org_name(organisation: Organisation) -> str:
