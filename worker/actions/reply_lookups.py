@@ -141,6 +141,7 @@ class Prefetched(Lookups):
                 self._headers[row.id] = parse_headers(row.raw)
         self._new_message_ids: set[str] = set()
         self._new_for_invitation: set[int] = set()
+        self._unsure = False  # an outbox row of unknown Message-ID was queued: ask every time
         every = list(self._headers.values())
         # What was asked up front; a question outside these sets goes to the database.
         self._own_asked = {h.message_id for h in every if h.message_id and h.from_address}
@@ -224,6 +225,8 @@ class Prefetched(Lookups):
             params = state.parameters
             many = list(params) if isinstance(params, Sequence) else [params or {}]
             for values in many:
+                if "message_id" not in values:  # rows not given as parameters: trust no answer
+                    self._unsure = True
                 self._note(values.get("message_id"), values.get("invitation_id"))
 
     def _on_new(self, _: Session, instance: object) -> None:
@@ -247,7 +250,7 @@ class Prefetched(Lookups):
         return found if found is not None else super().headers(inbound)
 
     def own(self, message_id: str) -> OwnRow | None:
-        if message_id in self._new_message_ids or message_id not in self._own_asked:
+        if self._unsure or message_id in self._new_message_ids or message_id not in self._own_asked:
             return super().own(message_id)
         return self._own.get(message_id)
 
@@ -257,7 +260,11 @@ class Prefetched(Lookups):
         return {t: self._tokens[t] for t in tokens if t in self._tokens}
 
     def by_message_id(self, ids: Sequence[str]) -> dict[str, matching.OurMessage]:
-        if not self._refs_asked.issuperset(ids) or self._new_message_ids.intersection(ids):
+        if (
+            self._unsure
+            or not self._refs_asked.issuperset(ids)
+            or self._new_message_ids.intersection(ids)
+        ):
             return super().by_message_id(ids)
         return {m: self._ours[m] for m in ids if m in self._ours}
 
@@ -270,6 +277,10 @@ class Prefetched(Lookups):
         return found if found is not None else super().invitation(invitation_id)
 
     def sent_texts(self, invitation_id: int) -> list[str]:
-        if invitation_id in self._new_for_invitation or invitation_id not in self._invitations:
+        if (
+            self._unsure
+            or invitation_id in self._new_for_invitation
+            or invitation_id not in self._invitations
+        ):
             return super().sent_texts(invitation_id)
         return texts_of(self._sent.get(invitation_id, []))
