@@ -9,8 +9,19 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Table, insert, update
 from sqlalchemy.orm import Session
 
+from worker.core.audit_actions import AuditAction
 from worker.core.states import S, check_transition
 from worker.models import AuditLog
+
+# What the functions below accept as an action. `str` only while the intake, sending and mail
+# modules still pass literals (issue 10); then this becomes `AuditAction` alone and mypy finds
+# any free string. Either way an unknown name raises ValueError before anything is written.
+Action = AuditAction | str
+
+
+def action_name(action: Action) -> str:
+    """The stored value of `action`, which must be an `AuditAction` (ValueError otherwise)."""
+    return AuditAction(action).value
 
 
 def record(
@@ -19,7 +30,7 @@ def record(
     actor: str,
     entity: str,
     entity_id: int | None,
-    action: str,
+    action: Action,
     campaign_id: int | None = None,
     from_state: str | None = None,
     to_state: str | None = None,
@@ -30,7 +41,7 @@ def record(
             actor=actor,
             entity=entity,
             entity_id=entity_id,
-            action=action,
+            action=action_name(action),
             campaign_id=campaign_id,
             from_state=from_state,
             to_state=to_state,
@@ -44,7 +55,7 @@ def event(
     row: Any,
     *,
     actor: str,
-    action: str,
+    action: Action,
     campaign_id: int | None = None,
     from_state: str | None = None,
     to_state: str | None = None,
@@ -66,7 +77,8 @@ def event(
 
 
 def record_many(session: Session, entries: Sequence[dict[str, Any]]) -> None:
-    """Many `record` calls as one INSERT (each entry holds `record`'s keyword arguments).
+    """Many `record` calls as one INSERT (each entry holds `record`'s keyword arguments, its
+    "action" an `AuditAction`).
 
     Written at once rather than at the next flush, in the caller's transaction.
     """
@@ -78,7 +90,7 @@ def record_many(session: Session, entries: Sequence[dict[str, Any]]) -> None:
             "actor": e["actor"],
             "entity": e["entity"],
             "entity_id": e.get("entity_id"),
-            "action": e["action"],
+            "action": action_name(e["action"]),
             "campaign_id": e.get("campaign_id"),
             "from_state": e.get("from_state"),
             "to_state": e.get("to_state"),
@@ -96,7 +108,7 @@ def move(
     target: S,
     *,
     actor: str,
-    action: str,
+    action: Action,
     campaign_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
@@ -143,4 +155,14 @@ def move_where(
     return int(cast("CursorResult[Any]", result).rowcount)
 
 
-__all__ = ["StrEnum", "event", "move", "move_where", "record", "record_many"]
+__all__ = [
+    "Action",
+    "AuditAction",
+    "StrEnum",
+    "action_name",
+    "event",
+    "move",
+    "move_where",
+    "record",
+    "record_many",
+]
