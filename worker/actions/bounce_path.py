@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from worker.core.audit_actions import AuditAction
 from worker.core.bounce_path import BounceTraffic, BounceVerdict, judge_bounce_path
 from worker.core.kinds import INVITING_KINDS
 from worker.core.states import OutboxState
@@ -29,7 +30,7 @@ def bounce_traffic(session: Session) -> BounceTraffic:
         )
     ).one()
     refused = session.scalar(
-        select(func.count(AuditLog.id)).where(AuditLog.action == "smtp_rejected")
+        select(func.count(AuditLog.id)).where(AuditLog.action == AuditAction.SMTP_REJECTED)
     )
     addresses: list[str] = []
     separate = False

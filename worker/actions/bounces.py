@@ -9,6 +9,7 @@ from worker.actions import audit
 from worker.actions.notices import org_name, queue_lead
 from worker.actions.reply_context import Context, move_invitation
 from worker.actions.suppression import suppress, suppressed_addresses
+from worker.core.audit_actions import AuditAction
 from worker.core.kinds import EmailKind
 from worker.core.states import AddressState, InvitationState
 from worker.core.tokens import make_token
@@ -24,7 +25,7 @@ def record_bounce(
     smtp_code: int | None = None,
     report_sequence: int | None = None,
     report_key: str | None = None,
-    move_action: str = "bounced",
+    move_action: audit.Action = AuditAction.BOUNCED,
 ) -> str:
     """Mark the address; on a permanent failure, invite the organisation's next address.
 
@@ -42,7 +43,7 @@ def record_bounce(
         actor=ctx.actor,
         entity="contact",
         entity_id=contact.id,
-        action="bounced" if permanent else "bounce-deferred",
+        action=AuditAction.BOUNCED if permanent else AuditAction.BOUNCE_DEFERRED,
         campaign_id=ctx.campaign.id,
         detail={"recipient": recipient, "reasons": reasons, "smtp_code": smtp_code},
     )
@@ -50,7 +51,7 @@ def record_bounce(
     replacement: Invitation | None = None
     outcome = "deferred"
     if permanent:
-        suppress(ctx.session, contact.email, "bounced", ctx.campaign.id, actor=ctx.actor)
+        suppress(ctx.session, contact.email, AuditAction.BOUNCED, ctx.campaign.id, actor=ctx.actor)
         outcome = "bounced"
         if move_invitation(ctx, InvitationState.BOUNCED, move_action):
             replacement = next_invitation(ctx)
@@ -58,7 +59,7 @@ def record_bounce(
                 move_invitation(
                     ctx,
                     InvitationState.REPLACED,
-                    "replaced",
+                    AuditAction.REPLACED,
                     {"replacement_invitation_id": replacement.id},
                 )
                 outcome = "bounced (next address invited)"
@@ -118,7 +119,7 @@ def next_invitation(ctx: Context) -> Invitation | None:
             session,
             invitation,
             actor=ctx.actor,
-            action="created-after-bounce",
+            action=AuditAction.CREATED_AFTER_BOUNCE,
             to_state=InvitationState.PENDING.value,
             detail={"replaces_invitation_id": ctx.invitation.id, "email": contact.email},
         )

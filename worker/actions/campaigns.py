@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.forecast import campaign_forecast
+from worker.core.audit_actions import AuditAction
 from worker.core.schedule_report import forecast_lines, forecast_problems
 from worker.core.states import CAMPAIGN_TRANSITIONS, CampaignState, InvitationState
 from worker.errors import NotFound, Problem, UserError
@@ -53,7 +54,7 @@ def _move(
     slug: str,
     allowed_from: CampaignState,
     target: CampaignState,
-    action: str,
+    action: AuditAction,
     *,
     actor: str,
     now: datetime,
@@ -83,7 +84,7 @@ def _move(
         lines, problems = forecast_lines(forecast), forecast_problems(forecast)
         goes = [m.goes_at for g in forecast.groups for m in g.mails if m.kind == "invitation"]
         first = min(goes, default=None)
-        if problems and action == "start":
+        if problems and action is AuditAction.START:
             raise UserError(
                 f"campaign {slug} was not started (it stays a draft): some emails could never "
                 "go before the deadline. Computed times:\n"
@@ -117,19 +118,37 @@ def _move(
 def start_campaign(session: Session, slug: str, *, actor: str, now: datetime) -> Moved:
     """Open a draft campaign: invitations go out at its invite_at."""
     return _move(
-        session, slug, CampaignState.DRAFT, CampaignState.OPEN, "start", actor=actor, now=now
+        session,
+        slug,
+        CampaignState.DRAFT,
+        CampaignState.OPEN,
+        AuditAction.START,
+        actor=actor,
+        now=now,
     )
 
 
 def pause_campaign(session: Session, slug: str, *, actor: str, now: datetime) -> Moved:
     """Stop sending invitations and reminders until resumed (queued mail waits)."""
     return _move(
-        session, slug, CampaignState.OPEN, CampaignState.PAUSED, "pause", actor=actor, now=now
+        session,
+        slug,
+        CampaignState.OPEN,
+        CampaignState.PAUSED,
+        AuditAction.PAUSE,
+        actor=actor,
+        now=now,
     )
 
 
 def resume_campaign(session: Session, slug: str, *, actor: str, now: datetime) -> Moved:
     """Carry on sending a paused campaign."""
     return _move(
-        session, slug, CampaignState.PAUSED, CampaignState.OPEN, "resume", actor=actor, now=now
+        session,
+        slug,
+        CampaignState.PAUSED,
+        CampaignState.OPEN,
+        AuditAction.RESUME,
+        actor=actor,
+        now=now,
     )

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.core.audit_actions import AuditAction
 from worker.core.readings import is_kana, katakana_to_hiragana
 from worker.errors import NotFound, UserError
 from worker.models import Campaign, Organisation, Signature
@@ -43,6 +44,7 @@ def confirm_reading(
         what = f"{org.name_ja or org.name_en} reads {text}"
     audit.record(
         session, actor=actor, entity="organisation", entity_id=org.id, campaign_id=campaign.id,
-        action="reading.confirmed", detail={"before": before, "reading": text, "renamed": renamed},
+        action=AuditAction.READING_CONFIRMED,
+        detail={"before": before, "reading": text, "renamed": renamed},
     )  # fmt: skip
     return what

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from worker.actions import audit
 from worker.actions.notices import queue_contact, sequence
 from worker.actions.reply_context import Context, move_invitation
+from worker.core.audit_actions import AuditAction
 from worker.core.kinds import EmailKind
 from worker.core.states import InvitationState, SignatureState
 from worker.models import Signature
@@ -69,16 +70,16 @@ def sign(
             **evidence,
         )
         session.add(signature)
-        action = "signed"
+        action = AuditAction.SIGNED
     elif signature.state == SignatureState.WITHDRAWN.value:
         for key, value in evidence.items():
             setattr(signature, key, value)
         signature.state = SignatureState.ACTIVE.value
         signature.withdrawn_at = None
         signature.signed_at = ctx.now
-        action = "signed-again"
+        action = AuditAction.SIGNED_AGAIN
     else:
-        action = "confirmed"  # another contact of the organisation had already signed
+        action = AuditAction.CONFIRMED  # another contact of the organisation had already signed
     _set_name(signature, name)
     session.flush()
     audit.event(
@@ -93,7 +94,7 @@ def sign(
             "inbound_message_id": inbound.id if inbound else None,
         },
     )
-    move_invitation(ctx, InvitationState.SIGNED, "signed")
+    move_invitation(ctx, InvitationState.SIGNED, AuditAction.SIGNED)
     ctx.invitation.answered_at = ctx.now
     if acknowledge:
         queue_contact(ctx, EmailKind.ACKNOWLEDGEMENT, sequence(ctx))
@@ -111,7 +112,7 @@ def withdraw(ctx: Context, *, decided_by: str) -> bool:
         ctx.session,
         signature,
         actor=ctx.actor,
-        action="withdrawn",
+        action=AuditAction.WITHDRAWN,
         from_state=SignatureState.ACTIVE.value,
         to_state=SignatureState.WITHDRAWN.value,
         detail={
@@ -119,7 +120,7 @@ def withdraw(ctx: Context, *, decided_by: str) -> bool:
             "inbound_message_id": ctx.inbound.id if ctx.inbound else None,
         },
     )
-    move_invitation(ctx, InvitationState.WITHDRAWN, "withdrawn")
+    move_invitation(ctx, InvitationState.WITHDRAWN, AuditAction.WITHDRAWN)
     ctx.invitation.answered_at = ctx.now
     return True
 
@@ -133,7 +134,7 @@ def rename(ctx: Context, *, name: str, decided_by: str) -> bool:
     _set_name(signature, name)
     ctx.session.flush()
     audit.event(
-        ctx.session, signature, actor=ctx.actor, action="renamed",
+        ctx.session, signature, actor=ctx.actor, action=AuditAction.RENAMED,
         detail={"before": before, "name": name, "decided_by": decided_by},
     )  # fmt: skip
     queue_contact(ctx, EmailKind.ACKNOWLEDGEMENT, sequence(ctx))
@@ -145,7 +146,9 @@ def decline(ctx: Context, *, decided_by: str) -> str:
     if ctx.invitation.state == InvitationState.SIGNED.value:
         withdraw(ctx, decided_by=decided_by)
         return "withdrawn"
-    moved = move_invitation(ctx, InvitationState.DECLINED, "declined", {"decided_by": decided_by})
+    moved = move_invitation(
+        ctx, InvitationState.DECLINED, AuditAction.DECLINED, {"decided_by": decided_by}
+    )
     if moved:
         ctx.invitation.answered_at = ctx.now
     return "declined" if moved else f"declined (invitation stays {ctx.invitation.state})"

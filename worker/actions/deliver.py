@@ -30,6 +30,7 @@ from worker.actions.final_letter import (  # re-exported: callers use deliver.<n
 )
 from worker.actions.letter import build_letters
 from worker.actions.outbox import publish_after_commit, queue_email
+from worker.core.audit_actions import AuditAction
 from worker.core.states import CAMPAIGN_TRANSITIONS, OUTBOX_TRANSITIONS, CampaignState, OutboxState
 from worker.errors import NotFound, UserError
 from worker.mail.outgoing import redated
@@ -125,23 +126,23 @@ def _prepare_final(session: Session, campaign: Campaign, now: datetime) -> Outco
             )
         detail = {"outbox_id": row.id, **letter_detail(letters, pdfs)}
         audit.event(
-            session, row, actor=ACTOR, action="final_letter.prepared", to_state=row.state,
+            session, row, actor=ACTOR, action=AuditAction.FINAL_LETTER_PREPARED, to_state=row.state,
             detail=detail,
         )  # fmt: skip
     if campaign.requires_approval and campaign.approved_at is None:
         if row.state == OutboxState.QUEUED.value:
             audit.move(
                 session, row, OUTBOX_TRANSITIONS, OutboxState.HELD,
-                actor=ACTOR, action="awaiting_approval",
+                actor=ACTOR, action=AuditAction.AWAITING_APPROVAL,
             )  # fmt: skip
         audit.move(
             session, campaign, CAMPAIGN_TRANSITIONS, CampaignState.AWAITING_APPROVAL,
-            actor=ACTOR, action="final_letter.awaiting_approval", detail=detail or None,
+            actor=ACTOR, action=AuditAction.FINAL_LETTER_AWAITING_APPROVAL, detail=detail or None,
         )  # fmt: skip
         return Outcome(campaign.state, "awaiting_approval", [row.id], detail)
     audit.move(
         session, campaign, CAMPAIGN_TRANSITIONS, CampaignState.DELIVERING,
-        actor=ACTOR, action="final_letter.queued", detail=detail or None,
+        actor=ACTOR, action=AuditAction.FINAL_LETTER_QUEUED, detail=detail or None,
     )  # fmt: skip
     if row.state == OutboxState.QUEUED.value:
         publish_after_commit(session, [row.id])
@@ -182,7 +183,8 @@ def advance_delivered(session: Session, campaign_id: int, *, now: datetime) -> O
     if not moved:
         return Outcome(campaign.state, "nothing")
     audit.event(
-        session, campaign, actor=ACTOR, action="final_letter.delivered", campaign_id=campaign.id,
+        session, campaign, actor=ACTOR, action=AuditAction.FINAL_LETTER_DELIVERED,
+        campaign_id=campaign.id,
         from_state=CampaignState.DELIVERING.value, to_state=CampaignState.DELIVERED.value,
         detail={"sent_at": sent_at.isoformat()},
     )  # fmt: skip
@@ -217,7 +219,9 @@ def refresh_held_letter(session: Session, campaign: Campaign, *, now: datetime) 
         .where(
             AuditLog.entity == "outbound_message",
             AuditLog.entity_id == row.id,
-            AuditLog.action.in_(["final_letter.prepared", "final_letter.rebuilt"]),
+            AuditLog.action.in_(
+                [AuditAction.FINAL_LETTER_PREPARED, AuditAction.FINAL_LETTER_REBUILT]
+            ),
         )
         .order_by(AuditLog.id.desc())
     ).first()
@@ -230,7 +234,7 @@ def refresh_held_letter(session: Session, campaign: Campaign, *, now: datetime) 
     row.subject = prepared.subject
     row.updated_at = now
     audit.event(
-        session, row, actor=ACTOR, action="final_letter.rebuilt",
+        session, row, actor=ACTOR, action=AuditAction.FINAL_LETTER_REBUILT,
         from_state=row.state, to_state=row.state,
         detail={"outbox_id": row.id, "previous_digests": digests, **letter_detail(letters, pdfs)},
     )  # fmt: skip
@@ -280,12 +284,12 @@ def approve(
     shown = raw_sha256(row)
     if row.raw is not None:
         row.raw = redated(row.raw, now)
-    _release(session, row, actor=actor, action="approved", now=now)
+    _release(session, row, actor=actor, action=AuditAction.APPROVED, now=now)
     campaign.approved_at = now
     campaign.approved_by = actor
     audit.move(
         session, campaign, CAMPAIGN_TRANSITIONS, CampaignState.DELIVERING,
-        actor=actor, action="final_letter.approved",
+        actor=actor, action=AuditAction.FINAL_LETTER_APPROVED,
         detail={"outbox_id": row.id, "raw_sha256": raw_sha256(row), "shown_sha256": shown,
                 "list": last_preview(session, campaign)},
     )  # fmt: skip
@@ -317,7 +321,7 @@ def resolve(session: Session, outbox_id: int, *, sent: bool, actor: str, now: da
     if sent:
         audit.move(
             session, row, OUTBOX_TRANSITIONS, OutboxState.SENT, actor=actor,
-            action="resolved_sent", detail={"previous_reply": row.last_smtp_reply},
+            action=AuditAction.RESOLVED_SENT, detail={"previous_reply": row.last_smtp_reply},
         )  # fmt: skip
         row.sent_at = now
         row.last_smtp_reply = f"marked sent by {actor}"
@@ -330,12 +334,12 @@ def resolve(session: Session, outbox_id: int, *, sent: bool, actor: str, now: da
                 outcome.campaign_state, "resolved_sent", outcome.outbox_ids, outcome.detail
             )
         return Outcome(campaign.state, "resolved_sent", [row.id])
-    _release(session, row, actor=actor, action="resolved_resend", now=now)
+    _release(session, row, actor=actor, action=AuditAction.RESOLVED_RESEND, now=now)
     return Outcome(campaign.state, "resolved_resend", [row.id])
 
 
 def _release(
-    session: Session, row: OutboundMessage, *, actor: str, action: str, now: datetime
+    session: Session, row: OutboundMessage, *, actor: str, action: AuditAction, now: datetime
 ) -> None:
     """A held final letter goes back to the queue, free of any lease, to be sent now: its send
     task is published when the caller commits."""

@@ -23,6 +23,7 @@ from worker.actions.letter import (
 )
 from worker.actions.outbox import make_dedupe_key, publish_after_commit, queue_email
 from worker.actions.suppression import suppressed_among
+from worker.core.audit_actions import AuditAction
 from worker.core.letter import Letter
 from worker.core.states import InvitationState, OutboxState, SignatureState
 from worker.errors import Problem, UserError
@@ -48,7 +49,6 @@ from worker.models import (
 log = logging.getLogger(__name__)
 
 NOTICE_KIND = "delivered_notice"
-PREVIEWED = "letter.previewed"
 
 
 def final_dedupe_key(campaign_id: int) -> str:
@@ -309,7 +309,7 @@ def record_preview(session: Session, campaign: Campaign, *, actor: str) -> dict[
     seen = {"count": signatories.count, "list_hash": signatories.digest()}
     audit.record(
         session, actor=actor, entity="campaign", entity_id=campaign.id, campaign_id=campaign.id,
-        action=PREVIEWED, detail=seen,
+        action=AuditAction.LETTER_PREVIEWED, detail=seen,
     )  # fmt: skip
     return seen
 
@@ -317,7 +317,7 @@ def record_preview(session: Session, campaign: Campaign, *, actor: str) -> dict[
 def last_preview(session: Session, campaign: Campaign) -> dict[str, Any] | None:
     detail: dict[str, Any] | None = session.scalars(
         select(AuditLog.detail)
-        .where(AuditLog.campaign_id == campaign.id, AuditLog.action == PREVIEWED)
+        .where(AuditLog.campaign_id == campaign.id, AuditLog.action == AuditAction.LETTER_PREVIEWED)
         .order_by(AuditLog.id.desc())
     ).first()
     return detail

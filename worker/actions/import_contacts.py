@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.campaigns import find_campaign
+from worker.core.audit_actions import AuditAction
 from worker.core.contacts_csv import EncodingProblem, OrgRecord, decode_csv, parse_contacts
 from worker.core.identity import Identity, first_match, same_organisation
 from worker.core.readings import reading_of
@@ -164,7 +165,7 @@ def import_contacts(
                 invited_orgs.add(org.id)
                 summary.invitations_created += 1
                 audit.event(
-                    session, invitation, actor=actor, action="invitation.created",
+                    session, invitation, actor=actor, action=AuditAction.INVITATION_CREATED,
                     to_state="pending", detail={"email": primary.email},
                 )  # fmt: skip
         if progress is not None:
@@ -278,6 +279,15 @@ def _check_identities(
         )
 
 
+# What `_save` audits, by table and outcome.
+_SAVED = {
+    ("contact", "created"): AuditAction.CONTACT_CREATED,
+    ("contact", "updated"): AuditAction.CONTACT_UPDATED,
+    ("organisation", "created"): AuditAction.ORGANISATION_CREATED,
+    ("organisation", "updated"): AuditAction.ORGANISATION_UPDATED,
+}
+
+
 def _assign(row: Any, wanted: dict[str, Any]) -> list[str]:
     """Set only the attributes that differ (so an unchanged row is not written at all)."""
     changed = []
@@ -311,6 +321,6 @@ def _save(
         outcome, more = ("updated", {"changed": changed}) if changed else ("unchanged", {})
     counts[outcome] += 1
     if outcome != "unchanged":
-        entity = type(row).__tablename__
-        audit.event(session, row, actor=actor, action=f"{entity}.{outcome}", detail=detail | more)
+        action = _SAVED[type(row).__tablename__, outcome]
+        audit.event(session, row, actor=actor, action=action, detail=detail | more)
     return row

@@ -27,6 +27,7 @@ from worker.actions.outbox import (
 )
 from worker.actions.review import open_review
 from worker.core import schedule
+from worker.core.audit_actions import AuditAction
 from worker.core.states import (
     INVITATION_TRANSITIONS,
     CampaignState,
@@ -138,7 +139,7 @@ def invite(
             "dispatch_until": None,
         },
         lambda inv, outbox_id: {
-            "action": "invited",
+            "action": AuditAction.INVITED,
             "from_state": InvitationState.PENDING.value,
             "to_state": InvitationState.INVITED.value,
             "detail": {"outbox_id": outbox_id},
@@ -283,7 +284,7 @@ def remind(
                 "dispatch_until": None,
             },
             lambda inv, outbox_id: {
-                "action": "reminded",
+                "action": AuditAction.REMINDED,
                 "detail": {"sequence": wanted[inv.id], "outbox_id": outbox_id},
             },
         )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.core.audit_actions import AuditAction
 from worker.core.definition import CampaignDefinition
 from worker.core.definition_edits import changed_paths, refusals
 from worker.core.states import CampaignState
@@ -174,7 +175,8 @@ def load_campaign(session: Session, path: Path, *, actor: str = "cli") -> LoadRe
         session.add(campaign)
         session.flush()
         audit.event(
-            session, campaign, actor=actor, action="campaign.created", campaign_id=campaign.id,
+            session, campaign, actor=actor, action=AuditAction.CAMPAIGN_CREATED,
+            campaign_id=campaign.id,
             to_state=campaign.state,
             detail={"definition_hash": loaded.definition_hash, "source": str(path)},
         )  # fmt: skip
@@ -202,7 +204,7 @@ def load_campaign(session: Session, path: Path, *, actor: str = "cli") -> LoadRe
         session,
         campaign,
         actor=actor,
-        action="campaign.updated",
+        action=AuditAction.CAMPAIGN_UPDATED,
         campaign_id=campaign.id,
         from_state=campaign.state,
         to_state=campaign.state,

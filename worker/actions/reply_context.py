@@ -45,7 +45,10 @@ class Context:
 
 
 def move_invitation(
-    ctx: Context, target: InvitationState, action: str, detail: dict[str, Any] | None = None
+    ctx: Context,
+    target: InvitationState,
+    action: audit.Action,
+    detail: dict[str, Any] | None = None,
 ) -> bool:
     """Move the invitation if the table allows it; False (and nothing changed) otherwise."""
     current = InvitationState(ctx.invitation.state)

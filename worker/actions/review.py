@@ -13,6 +13,7 @@ from worker.actions.notices import body_preview, org_name, queue_lead
 from worker.actions.outbox import publish_after_commit
 from worker.actions.reply_context import ACTOR, Context, move_invitation
 from worker.actions.suppression import unsubscribe
+from worker.core.audit_actions import AuditAction, resolved
 from worker.core.kinds import EmailKind
 from worker.core.states import (
     INVITATION_TRANSITIONS,
@@ -71,7 +72,7 @@ def open_review(
         else {"invitation_id": item.invitation_id}
     )
     audit.event(
-        session, item, actor=actor, action="opened", to_state=ReviewState.OPEN.value,
+        session, item, actor=actor, action=AuditAction.OPENED, to_state=ReviewState.OPEN.value,
         detail={"reason": reason, **about},
     )  # fmt: skip
     return item
@@ -79,7 +80,7 @@ def open_review(
 
 def question(ctx: Context, *, reason: str) -> ReviewItem:
     """Stop reminders for this contact, put it before the lead, forward it to them."""
-    move_invitation(ctx, InvitationState.QUESTION, "question")
+    move_invitation(ctx, InvitationState.QUESTION, AuditAction.QUESTION)
     inbound = ctx.inbound
     item = open_review(ctx.session, inbound, ctx.campaign, ctx.invitation, reason)
     if inbound is not None:
@@ -184,7 +185,7 @@ def resolve_item(
                     INVITATION_TRANSITIONS,
                     InvitationState.QUESTION,
                     actor=decided_by,
-                    action="question",
+                    action=AuditAction.QUESTION,
                 )
         elif outcome == Resolution.UNSUBSCRIBE:
             unsubscribe(ctx, decided_by=decided_by)
@@ -211,7 +212,7 @@ def resolve_item(
         session,
         item,
         actor=decided_by,
-        action=f"resolved:{outcome}",
+        action=resolved(outcome),
         from_state=ReviewState.OPEN.value,
         to_state=ReviewState.RESOLVED.value,
         detail={

@@ -21,6 +21,7 @@ from worker.actions.beat import beat_heartbeat
 from worker.actions.invite import PrepareFn, Queued, default_prepare, invite, remind
 from worker.actions.outbox import due_for_redrive
 from worker.core import schedule
+from worker.core.audit_actions import AuditAction
 from worker.core.durations import parse_duration
 from worker.core.retry import RetryPolicy
 from worker.core.states import (
@@ -117,7 +118,7 @@ def close_past_deadline(session: Session, now: datetime) -> list[int]:
                 actor=ACTOR,
                 entity="campaign",
                 entity_id=campaign_id,
-                action="deadline_passed",
+                action=AuditAction.DEADLINE_PASSED,
                 campaign_id=campaign_id,
                 from_state=state,
                 to_state=CampaignState.CLOSING.value,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.reply_context import Context, move_invitation
+from worker.core.audit_actions import AuditAction
 from worker.core.states import InvitationState
 from worker.models import Suppression
 
@@ -47,9 +48,11 @@ def suppressed_clause(email: ColumnElement[str]) -> Exists:
 
 
 def suppress(
-    session: Session, email: str, reason: str, campaign_id: int | None, *, actor: str
+    session: Session, email: str, reason: audit.Action, campaign_id: int | None, *, actor: str
 ) -> None:
-    """Add the address once (a second call is a no-op) and audit it."""
+    """Add the address once (a second call is a no-op) and audit it. The reason (bounced,
+    unsubscribed) is stored and is the audit action."""
+    reason = audit.action_name(reason)
     email = normalise(email)
     if is_suppressed(session, email):
         return
@@ -77,6 +80,10 @@ def suppress(
 
 def unsubscribe(ctx: Context, *, decided_by: str) -> None:
     """No further email to this address, the final "delivered" notice included."""
-    suppress(ctx.session, ctx.contact.email, "unsubscribed", ctx.campaign.id, actor=ctx.actor)
-    move_invitation(ctx, InvitationState.UNSUBSCRIBED, "unsubscribed", {"decided_by": decided_by})
+    suppress(
+        ctx.session, ctx.contact.email, AuditAction.UNSUBSCRIBED, ctx.campaign.id, actor=ctx.actor
+    )
+    move_invitation(
+        ctx, InvitationState.UNSUBSCRIBED, AuditAction.UNSUBSCRIBED, {"decided_by": decided_by}
+    )
     ctx.invitation.answered_at = ctx.invitation.answered_at or ctx.now

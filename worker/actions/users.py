@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from worker.actions import audit
+from worker.core.audit_actions import AuditAction
 from worker.errors import UserError
 from worker.models import LoginAttempt, WebUser
 
@@ -53,6 +54,9 @@ def _normalise(email: str) -> str:
         raise UserError(f"{email!r} is not an email address: {exc}") from None
 
 
+_USER_ACTIONS = {"created": AuditAction.USER_CREATED, "updated": AuditAction.USER_UPDATED}
+
+
 def add_user(session: Session, email: str, role: str, password: str, *, now: datetime) -> str:
     """Create the account, or set a new password and role for an existing one.
 
@@ -74,7 +78,7 @@ def add_user(session: Session, email: str, role: str, password: str, *, now: dat
     user.updated_at = now
     session.flush()
     audit.record(
-        session, actor="cli", entity="web_user", entity_id=user.id, action=f"user.{outcome}",
+        session, actor="cli", entity="web_user", entity_id=user.id, action=_USER_ACTIONS[outcome],
         detail={"email": address, "role": role},
     )  # fmt: skip
     return outcome
