@@ -52,7 +52,7 @@ def suppress(
 ) -> None:
     """Add the address once (a second call is a no-op) and audit it. The reason (bounced,
     unsubscribed) is stored and is the audit action."""
-    reason = audit.action_name(reason)
+    reason = AuditAction(reason)  # ValueError for a reason that is no audit action
     email = normalise(email)
     if is_suppressed(session, email):
         return
@@ -61,7 +61,7 @@ def suppress(
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     new_id = session.scalar(
         insert(Suppression)
-        .values(email=email, reason=reason, campaign_id=campaign_id)
+        .values(email=email, reason=reason.value, campaign_id=campaign_id)
         .on_conflict_do_nothing()
         .returning(Suppression.id)
     )
