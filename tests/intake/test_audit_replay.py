@@ -56,20 +56,44 @@ def test_audit_log_of_a_run_replays_against_the_state_tables(world: World) -> No
 
 def test_replay_names_a_move_the_table_forbids(world: World) -> None:
     from worker.actions import audit
+    from worker.core.audit_actions import AuditAction
 
     start = world.session.scalar(select(func.max(AuditLog.id))) or 0
     invitation = world.invitation("info@green.example")
     audit.record(
         world.session, actor="test", entity="invitation", entity_id=invitation.id,
-        action="unsubscribed", from_state="invited", to_state="unsubscribed",
+        action=AuditAction.UNSUBSCRIBED, from_state="invited", to_state="unsubscribed",
     )  # fmt: skip
-    audit.record(
-        world.session, actor="test", entity="invitation", entity_id=invitation.id,
-        action="revived", from_state="unsubscribed", to_state="invited",
+    # audit.record refuses an action that is not an AuditAction: the forged row goes in directly
+    world.session.add(
+        AuditLog(
+            actor="test", entity="invitation", entity_id=invitation.id,
+            action="revived", from_state="unsubscribed", to_state="invited",
+        )
     )  # fmt: skip
     world.session.flush()
     _, problems = replay(world.session, after_id=start)
     assert any("'unsubscribed' -> 'invited' is not in the table" in p for p in problems)
+    assert any("unknown action 'revived'" in p for p in problems)
+
+
+def test_an_action_that_is_not_an_audit_action_is_refused(world: World) -> None:
+    import pytest
+
+    from worker.actions import audit
+
+    invitation = world.invitation("info@green.example")
+    with pytest.raises(ValueError, match="revived"):
+        audit.record(
+            world.session, actor="test", entity="invitation", entity_id=invitation.id,
+            action="revived",
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="revived"):
+        audit.record_many(
+            world.session,
+            [{"actor": "test", "entity": "invitation", "entity_id": invitation.id,
+              "action": "revived"}],
+        )  # fmt: skip
 
 
 def test_a_conditional_update_checks_its_move_before_any_sql(world: World) -> None:

@@ -1,6 +1,7 @@
 """Replay the audit log against the state tables (worker.core.states.STATE_MACHINES).
 
-Every audited state change must be a move its table allows, each entity's entries must chain
+Every entry's action must be an `AuditAction` value, every audited state change must be a move
+its table allows, each entity's entries must chain
 (one entry's `to_state` is the next one's `from_state`), and for the machines whose every
 write is audited the last `to_state` must be the state the row holds now.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from worker.core.audit_actions import AuditAction
 from worker.core.states import STATE_MACHINES
 from worker.models import AuditLog
 
@@ -24,12 +26,15 @@ def replay(session: Session, *, after_id: int = 0) -> tuple[int, list[str]]:
 
     `after_id` skips the entries written while a fixture set rows up by hand."""
     tables = {table: machine for (table, column), machine in STATE_MACHINES.items()}
+    actions = {a.value for a in AuditAction}
     last: dict[tuple[str, int], str] = {}
     problems: list[str] = []
     checked = 0
     for entry in session.scalars(
         select(AuditLog).where(AuditLog.id > after_id).order_by(AuditLog.id)
     ):
+        if entry.action not in actions:
+            problems.append(f"audit {entry.id}: unknown action {entry.action!r}")
         machine = tables.get(entry.entity)
         if machine is None or entry.entity_id is None or entry.to_state is None:
             continue
