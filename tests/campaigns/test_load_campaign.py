@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from worker.actions.load_campaign import load_campaign
 from worker.cli import _load_commands
 from worker.cli.apps import app
+from worker.core.audit_actions import AuditAction
 from worker.core.states import CampaignState
 from worker.errors import UserError
 from worker.models import AuditLog, Campaign
@@ -102,7 +103,9 @@ def test_editing_reminders_of_an_open_campaign_updates_and_audits(
     assert result.changed == ["schedule.reminders_before_deadline"]
     campaign = session.scalars(select(Campaign)).one()
     assert campaign.definition["schedule"]["reminders_before_deadline"] == ["P2D"]
-    audit = session.scalars(select(AuditLog).where(AuditLog.action == "campaign.updated")).one()
+    audit = session.scalars(
+        select(AuditLog).where(AuditLog.action == AuditAction.CAMPAIGN_UPDATED)
+    ).one()
     assert audit.detail is not None
     assert audit.detail["changed"] == ["schedule.reminders_before_deadline"]
 

@@ -25,6 +25,7 @@ from support.dovecot import Dovecot
 from support.replies import reply_to, text_of
 
 from worker.actions.deliver import attached_pdfs
+from worker.core.audit_actions import AuditAction
 from worker.models import (
     AuditLog,
     InboundMessage,
@@ -78,7 +79,7 @@ def _pdf_text(data: bytes) -> str:
     return " ".join(done.stdout.decode().split())
 
 
-def _audits(run: Run, action: str) -> int:
+def _audits(run: Run, action: AuditAction) -> int:
     run.session.rollback()
     return (
         run.session.scalar(
@@ -215,8 +216,8 @@ def test_campaign_runs_from_start_to_one_approved_letter_through_smtp_imap_worke
         60, "the campaign closed and waiting for approval", state=run.state,
     )  # fmt: skip
     assert len(run.celery.beats) == 2 and all(b.poll() is None for b in run.celery.beats)
-    assert _audits(run, "deadline_passed") == 1  # closed once, though two beats scanned
-    assert _audits(run, "final_letter.prepared") == 1
+    assert _audits(run, AuditAction.DEADLINE_PASSED) == 1  # closed once, though two beats scanned
+    assert _audits(run, AuditAction.FINAL_LETTER_PREPARED) == 1
     (final_row,) = run.rows("final_letter")
     assert final_row.state == "held"
     wait_for_scans(run.session)  # several more scans of both beats: the gate holds
@@ -298,7 +299,7 @@ def test_final_letter_of_a_worker_killed_mid_delivery_is_held_and_sent_once_afte
         lambda: final_state() == "held", 30, "the final letter held after its lease",
         state=run.state,
     )  # fmt: skip
-    assert _audits(run, "lease_expired_held") == 1
+    assert _audits(run, AuditAction.LEASE_EXPIRED_HELD) == 1
     wait_for_scans(run.session)  # more scans, a live worker: still never resent by itself
     assert final_state() == "held"
     assert run.to_ministry() == []
@@ -320,4 +321,4 @@ def test_final_letter_of_a_worker_killed_mid_delivery_is_held_and_sent_once_afte
     assert final["rcpt_tos"] == [MINISTRY, *COORDINATORS]
     assert len(attached_pdfs(run.sink.raw(final))) == 2
     assert run.received_by("delivered_notice") == [GREEN]
-    assert _audits(run, "resolved_resend") == 1
+    assert _audits(run, AuditAction.RESOLVED_RESEND) == 1

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 
 from sqlalchemy import select
 
+from worker.core.audit_actions import AuditAction
 from worker.core.states import InboundState, InvitationState, SignatureState
 from worker.models import (
     Contact,
@@ -404,7 +405,9 @@ def test_review_resolve_sign_records_signature_decided_by_the_lead(world: World)
     assert item.state == "resolved" and item.resolved_by == "Aiko"
     from worker.models import AuditLog
 
-    assert world.session.scalars(select(AuditLog).where(AuditLog.action == "resolved:sign")).one()
+    assert world.session.scalars(
+        select(AuditLog).where(AuditLog.action == AuditAction.RESOLVED_SIGN)
+    ).one()
     assert (
         world.session.get(InboundMessage, outcome.inbound_id).state == InboundState.PROCESSED.value
     )  # type: ignore[union-attr]

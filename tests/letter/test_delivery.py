@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from support.smtp_sink import SmtpSink
 
 from worker.actions import deliver, outbox
+from worker.core.audit_actions import AuditAction
 from worker.core.states import CampaignState, InvitationState, OutboxState
 from worker.db import session_factory
 from worker.errors import UserError
@@ -195,7 +196,7 @@ def test_approval_gate_holds_the_letter_until_a_lead_approves(
     assert campaign.state == CampaignState.DELIVERING.value
     assert campaign.approved_by == "lead:alice"
     audit_row = session.scalars(
-        select(AuditLog).where(AuditLog.action == "final_letter.approved")
+        select(AuditLog).where(AuditLog.action == AuditAction.FINAL_LETTER_APPROVED)
     ).one()
     assert audit_row.actor == "lead:alice"
     assert _send(db_url, [row.id], sink).sent == 1

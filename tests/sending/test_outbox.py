@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.smtp_sink import SmtpSink
 
 from worker.actions import outbox, scan
+from worker.core.audit_actions import AuditAction
 from worker.core.retry import RetryPolicy
 from worker.core.states import CampaignState, InvitationState, OutboxState
 from worker.db import session_factory
@@ -68,7 +69,9 @@ def test_scan_queues_one_invitation_per_pending_contact_and_marks_them_invited(
     assert all(r.message_id.startswith("<invitation.0.") for r in rows)
     states = session.scalars(select(Invitation.state).where(Invitation.campaign_id == campaign.id))
     assert set(states) == {InvitationState.INVITED.value}
-    audits = session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "invited"))
+    audits = session.scalar(
+        select(func.count(AuditLog.id)).where(AuditLog.action == AuditAction.INVITED)
+    )
     assert audits == 30
     # Published after commit: batches of outbox ids are waiting on the "sending" queue.
     assert redis_db.llen("sending") >= 2
@@ -99,7 +102,8 @@ def test_two_scans_at_once_create_no_duplicate_rows(
     assert _count(session) == 40
     keys = session.scalars(select(OutboundMessage.dedupe_key)).all()
     assert len(set(keys)) == 40
-    assert session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "invited")) == 40
+    invited = AuditLog.action == AuditAction.INVITED
+    assert session.scalar(select(func.count(AuditLog.id)).where(invited)) == 40
 
 
 def test_queue_email_twice_keeps_one_row_and_suppressed_addresses_are_never_sent(
@@ -202,7 +206,9 @@ def test_invitations_queued_claimed_are_sent_once_by_their_creator_and_redriven_
     assert {r.claimed_by for r in rows} == {outbox.worker_name()}
     by_id = Counter(m["message_id"] for m in sink.messages())
     assert set(by_id) == {r.message_id for r in rows}  # duplicates carry the same Message-ID
-    audits = session.scalar(select(func.count(AuditLog.id)).where(AuditLog.action == "invited"))
+    audits = session.scalar(
+        select(func.count(AuditLog.id)).where(AuditLog.action == AuditAction.INVITED)
+    )
     assert audits == 4
 
 
@@ -230,7 +236,7 @@ def test_a_final_letter_found_sending_after_a_crash_is_held_not_resent(
         session.scalar(
             select(AuditLog.action).where(AuditLog.entity_id == row.id, AuditLog.to_state == "held")
         )
-        == "lease_expired_held"
+        == AuditAction.LEASE_EXPIRED_HELD
     )
 
 

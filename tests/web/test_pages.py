@@ -15,6 +15,7 @@ from starlette.testclient import TestClient
 from worker.actions.import_contacts import import_contacts
 from worker.actions.ingest import ingest
 from worker.actions.load_campaign import load_campaign
+from worker.core.audit_actions import AuditAction
 from worker.models import (
     AuditLog,
     Campaign,
@@ -109,7 +110,9 @@ def test_a_lead_decides_a_review_item_audited_as_themselves(
     assert signature.decided_by == f"review:web:{LEAD[0]}"
     assert signature.listed_name_en == "Listed As Asked"
     audit = session.scalars(
-        select(AuditLog).where(AuditLog.entity == "review_item", AuditLog.action == "resolved:sign")
+        select(AuditLog).where(
+            AuditLog.entity == "review_item", AuditLog.action == AuditAction.RESOLVED_SIGN
+        )
     ).one()
     assert audit.actor == f"review:web:{LEAD[0]}"
     assert "Nothing waits" in client.get(response.headers["location"], follow_redirects=True).text
@@ -248,7 +251,9 @@ def test_a_lead_retries_failed_mail_and_downloads_the_evidence(
     assert retried.status_code == 303
     session.expire_all()
     assert session.get(OutboundMessage, failed.id).state == "queued"  # type: ignore[union-attr]
-    audit = session.scalars(select(AuditLog).where(AuditLog.action == "manual_retry")).one()
+    audit = session.scalars(
+        select(AuditLog).where(AuditLog.action == AuditAction.MANUAL_RETRY)
+    ).one()
     assert audit.actor == f"web:{LEAD[0]}"
     evidence = client.get("/c/icc-2024/evidence.zip")
     assert evidence.status_code == 200
