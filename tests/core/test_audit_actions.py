@@ -17,11 +17,8 @@ WORKER = REPO / "worker"
 PENDING_FILES = frozenset(
     {
         "worker/actions/claim.py",
-        "worker/actions/ingest.py",
         "worker/actions/outbox.py",
-        "worker/actions/process_reply.py",
         "worker/actions/record.py",
-        "worker/mail/inbox.py",
     }
 )
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.review import open_review
+from worker.core.audit_actions import AuditAction
 from worker.core.decode import parse_headers
 from worker.core.states import InboundState
 from worker.core.untrusted import db_text
@@ -106,7 +107,7 @@ def _store_row(
         actor=f"intake:{row_args['source']}",
         entity="inbound_message",
         entity_id=row.id,
-        action="stored" if earlier is None else "stored-duplicate",
+        action=AuditAction.STORED if earlier is None else AuditAction.STORED_DUPLICATE,
         to_state=row.state,
         detail={"message_id": message_id, "from": fields.get("from_addr"), "uid": row.uid},
     )

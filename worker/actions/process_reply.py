@@ -23,6 +23,7 @@ from worker.actions.reply_lookups import Lookups, recipients, referenced_ids, re
 from worker.actions.review import open_review, question
 from worker.actions.suppression import suppress, unsubscribe
 from worker.core import matching
+from worker.core.audit_actions import AuditAction
 from worker.core.classify import Classification, Intent, classify
 from worker.core.decode import MessageHeaders
 from worker.core.kinds import EmailKind
@@ -288,7 +289,7 @@ def _auto_reply(ctx: Context, result: Classification) -> str:
         actor=ctx.actor,
         entity="invitation",
         entity_id=ctx.invitation.id,
-        action="remind-not-before",
+        action=AuditAction.REMIND_NOT_BEFORE,
         campaign_id=ctx.campaign.id,
         detail={"remind_not_before": remind_at.isoformat()},
     )
@@ -326,7 +327,7 @@ def _late(ctx: Context, result: Classification, rule: str) -> Outcome:
     if already is None and not (awaiting and result.intent is Intent.SIGN):
         queue_contact(ctx, EmailKind.LATE_REPLY, 0)
     if result.intent is Intent.DECLINE and ctx.invitation.state != InvitationState.SIGNED.value:
-        move_invitation(ctx, InvitationState.DECLINED, "declined-late")
+        move_invitation(ctx, InvitationState.DECLINED, AuditAction.DECLINED_LATE)
     if awaiting or result.intent in (Intent.QUESTION, Intent.UNCLEAR):
         why = (
             "late answer; the campaign awaits approval, so the lead can still add it"

@@ -16,6 +16,7 @@ from imapclient import IMAPClient
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from worker.core.audit_actions import AuditAction
 from worker.models import AuditLog, MailboxCursor
 from worker.settings import ImapTarget
 
@@ -142,7 +143,7 @@ def _load_cursor(
                     actor="intake:imap",
                     entity="mailbox_cursor",
                     entity_id=None,
-                    action="uidvalidity-changed",
+                    action=AuditAction.UIDVALIDITY_CHANGED,
                     detail={
                         "mailbox": key,
                         "old": cursor.uidvalidity,
