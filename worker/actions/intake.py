@@ -59,14 +59,19 @@ def process_now(inbound_id: int, *, now: datetime | None = None) -> Outcome:
         with session_scope() as session:
             record_processing_failure(session, inbound_id, exc, max_attempts=MAX_ATTEMPTS)
         raise
+    _log_processed(outcome)
+    return outcome
+
+
+def _log_processed(outcome: Outcome) -> None:
+    """One log line per reply, alike whether it was processed alone or in a batch."""
     log.info(
         "intake.processed",
-        inbound_id=inbound_id,
+        inbound_id=outcome.inbound_id,
         state=outcome.state,
         action=outcome.action,
         invitation_id=outcome.invitation_id,
     )
-    return outcome
 
 
 def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) -> list[Outcome]:
@@ -119,13 +124,7 @@ def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) ->
                 alone.append(process_now(inbound_id, now=now))
         return alone
     for outcome in outcomes:
-        log.info(
-            "intake.processed",
-            inbound_id=outcome.inbound_id,
-            state=outcome.state,
-            action=outcome.action,
-            invitation_id=outcome.invitation_id,
-        )
+        _log_processed(outcome)
     return outcomes
 
 
