@@ -31,8 +31,15 @@ PG_ADMIN_URL = os.environ.get(
 )
 # The session's own Redis (tests/support/redis_server.py), announced to every test module and
 # child process through OUTREACH_TEST_REDIS_URL; a Redis already running here is never used.
+# Under pytest-xdist every worker inherits the controller's environment: a Redis the controller
+# started for itself is not shared (tests flush their database and hold beat's lock), each
+# worker starts its own. A Redis the caller gave stays the caller's choice.
+if os.environ.get("PYTEST_XDIST_WORKER") and os.environ.get("OUTREACH_TEST_REDIS_STARTED_BY"):
+    del os.environ["OUTREACH_TEST_REDIS_URL"]
 REDIS_URL, _OWN_REDIS = session_redis_url()
 os.environ["OUTREACH_TEST_REDIS_URL"] = REDIS_URL
+if _OWN_REDIS is not None:
+    os.environ["OUTREACH_TEST_REDIS_STARTED_BY"] = str(os.getpid())
 # Code that falls back to the embedded defaults writes under a temporary folder, never into
 # the checkout (./data); the `env` fixture gives each test its own.
 _SESSION_DATA = tempfile.mkdtemp(prefix="outreach-test-data-")
