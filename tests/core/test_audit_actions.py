@@ -12,16 +12,6 @@ from worker.core.audit_actions import AuditAction, resolved
 REPO = Path(__file__).resolve().parents[2]
 WORKER = REPO / "worker"
 
-# Files that still pass literal actions: owned by other work in progress when issue 10 was
-# done. Their replacements are listed for the lead; empty this list once they are applied.
-PENDING_FILES = frozenset(
-    {
-        "worker/actions/claim.py",
-        "worker/actions/outbox.py",
-        "worker/actions/record.py",
-    }
-)
-
 # Calls that take an action positionally: function name -> index of that argument.
 POSITIONAL_ACTION = {"move_invitation": 2, "suppress": 2, "_move": 4}
 
@@ -142,18 +132,9 @@ def test_no_audit_action_is_written_as_a_string_literal_in_worker() -> None:
     problems = [
         f"{name}:{line}: {what} (use worker.core.audit_actions.AuditAction)"
         for name, source in _sources()
-        if name not in PENDING_FILES
         for line, what in literal_actions(source)
     ]
     assert problems == [], "\n".join(problems)
-
-
-def test_each_pending_file_still_has_a_literal_to_replace() -> None:
-    """Keeps PENDING_FILES honest: a file converted to AuditAction leaves the list."""
-    sources = dict(_sources())
-    done = sorted(f for f in PENDING_FILES if f in sources and not literal_actions(sources[f]))
-    gone = sorted(f for f in PENDING_FILES if f not in sources)
-    assert (done, gone) == ([], []), f"remove from PENDING_FILES: {done + gone}"
 
 
 @pytest.mark.parametrize(

@@ -13,10 +13,9 @@ from worker.core.audit_actions import AuditAction
 from worker.core.states import S, check_transition
 from worker.models import AuditLog
 
-# What the functions below accept as an action. `str` only while the intake, sending and mail
-# modules still pass literals (issue 10); then this becomes `AuditAction` alone and mypy finds
-# any free string. Either way an unknown name raises ValueError before anything is written.
-Action = AuditAction | str
+# What the functions below accept as an action: an AuditAction, so mypy finds any free string;
+# an unknown name raises ValueError too, before anything is written.
+Action = AuditAction
 
 
 def action_name(action: Action) -> str:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.suppression import suppressed_among
+from worker.core.audit_actions import AuditAction
 from worker.core.retry import RetryPolicy
 from worker.core.states import OUTBOX_TRANSITIONS, CampaignState, OutboxState
 from worker.models import Campaign, OutboundMessage, utcnow
@@ -122,7 +123,7 @@ def suppress_rows(session: Session, ids: Sequence[int], now: datetime) -> int:
                 actor=ACTOR,
                 entity="outbound_message",
                 entity_id=row_id,
-                action="suppressed",
+                action=AuditAction.SUPPRESSED,
                 campaign_id=campaign_id,
                 to_state=OutboxState.SUPPRESSED.value,
                 detail={"addresses": sorted(a for a in recipients if a.lower() in blocked)},
@@ -272,9 +273,9 @@ def due_for_redrive(
     for row in expired:
         first = row.first_attempt_at or row.created_at
         if row.kind in NEVER_RESEND_KINDS:
-            target, action = OutboxState.HELD, "lease_expired_held"
+            target, action = OutboxState.HELD, AuditAction.LEASE_EXPIRED_HELD
         elif now > first + policy.window:
-            target, action = OutboxState.FAILED, "retry_window_passed"
+            target, action = OutboxState.FAILED, AuditAction.RETRY_WINDOW_PASSED
         else:
             continue
         audit.move(

@@ -34,6 +34,7 @@ from worker.actions.publisher import get_publisher
 from worker.actions.record import CONTACT_KINDS, bounce_contact, record_result
 from worker.actions.send_outbox import send_batch, send_claimed
 from worker.actions.suppression import normalise
+from worker.core.audit_actions import AuditAction
 from worker.core.states import OUTBOX_TRANSITIONS, OutboxState
 from worker.models import OutboundMessage, utcnow
 
@@ -251,7 +252,7 @@ def _queue(
                     "actor": ACTOR,
                     "entity": "outbound_message",
                     "entity_id": new_id,
-                    "action": "suppressed",
+                    "action": AuditAction.SUPPRESSED,
                     "campaign_id": item.campaign_id,
                     "to_state": OutboxState.SUPPRESSED.value,
                     "detail": {"addresses": blocked},
@@ -361,7 +362,7 @@ def retry_failed(session: Session, outbox_id: int, *, actor: str, now: datetime)
         OUTBOX_TRANSITIONS,
         OutboxState.QUEUED,
         actor=actor,
-        action="manual_retry",
+        action=AuditAction.MANUAL_RETRY,
         detail={"previous_reply": row.last_smtp_reply},
     )
     row.attempts = 0

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from worker.actions import audit
 from worker.actions.claim import ACTOR, Claimed, SendReport
+from worker.core.audit_actions import AuditAction
 from worker.core.retry import Decision, RetryPolicy, Verdict, decide
 from worker.core.states import AddressState, OutboxState
 from worker.mail.smtp import SendResult
@@ -204,7 +205,7 @@ def _apply(
             actor=ACTOR,
             entity="outbound_message",
             entity_id=row.id,
-            action="send_failed",
+            action=AuditAction.SEND_FAILED,
             campaign_id=row.campaign_id,
             from_state=OutboxState.SENDING.value,
             to_state=OutboxState.FAILED.value,
@@ -240,7 +241,7 @@ def bounce_contact(session: Session, row: Claimed, result: SendResult, *, now: d
     campaign = session.get(Campaign, row.campaign_id)
     if invitation is None or campaign is None or invitation.contact_id != contact.id:
         contact.address_state = AddressState.BOUNCED.value
-        suppress(session, contact.email, "bounced", row.campaign_id, actor=ACTOR)
+        suppress(session, contact.email, AuditAction.BOUNCED, row.campaign_id, actor=ACTOR)
         return
     ctx = Context(session, campaign, invitation, None, now, get_settings().secret(), ACTOR)
     record_bounce(
@@ -252,6 +253,6 @@ def bounce_contact(session: Session, row: Claimed, result: SendResult, *, now: d
         # Numbered by the outbox row, apart from reports on received bounces (by inbound id).
         report_sequence=-row.id,
         report_key=f"outbox-{row.id}",
-        move_action="smtp_rejected",
+        move_action=AuditAction.SMTP_REJECTED,
     )
     publish_after_commit(session, ctx.outbox_ids)
