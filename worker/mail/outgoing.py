@@ -13,7 +13,7 @@ from worker.core import tokens
 from worker.errors import UserError
 from worker.mail.compose import Attachment, compose
 from worker.mail.context import contact_context, definition_value, lead_context, localised
-from worker.mail.render import render_email
+from worker.mail.render import RenderedEmail, render_email
 from worker.models import Campaign, Invitation
 from worker.settings import get_settings
 
@@ -101,27 +101,14 @@ def prepare_contact_email(
         headers["Auto-Submitted"] = AUTO_SUBMITTED[kind]
         headers["X-Auto-Response-Suppress"] = "All"  # no out-of-office answers to a notice
     message_id = tokens.message_id(token, kind, sequence, sender["reply_domain"])
-    contact_email = invitation.contact.email
-    raw = compose(
-        sender=(localised(sender["name"], lang), sender["address"]),
-        to=[(context["display_name"], contact_email)],
+    return _prepared(
+        sender, lang, rendered, message_id, now,
+        to=[(context["display_name"], invitation.contact.email)],
         reply_to=context["reply_address"],
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=message_id,
-        date=now,
         headers=headers,
-        attachments=list(attachments),
-    )
-    return PreparedEmail(
+        attachments=attachments,
         envelope_from=tokens.sender_bounce_address(sender, token),
-        recipients=(contact_email,),
-        message_id=message_id,
-        subject=rendered.subject,
-        language=lang,
-        raw=raw,
-    )
+    )  # fmt: skip
 
 
 def prepare_lead_email(
@@ -152,25 +139,13 @@ def prepare_lead_email(
     lead = sender["lead_email"]
     if not lead:
         raise UserError(f"campaign {campaign.slug}: sender.lead_email is empty")
-    raw = compose(
-        sender=(localised(sender["name"], lang), sender["address"]),
+    return _prepared(
+        sender, lang, rendered, message_id, now,
         to=[("", lead)],
         reply_to=reply_to,
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        message_id=message_id,
-        date=now,
         headers=headers,
-    )
-    return PreparedEmail(
         envelope_from=tokens.sender_bounce_address(sender),
-        recipients=(lead,),
-        message_id=message_id,
-        subject=rendered.subject,
-        language=lang,
-        raw=raw,
-    )
+    )  # fmt: skip
 
 
 def prepare_ministry_email(
@@ -190,22 +165,49 @@ def prepare_ministry_email(
     rendered = render_email(FINAL_KIND, lang, context)
     sender = definition_value(campaign, "sender")
     message_id = tokens.message_id(campaign.slug, FINAL_KIND, 0, sender["reply_domain"])
-    raw = compose(
-        sender=(localised(sender["name"], lang), sender["address"]),
+    return _prepared(
+        sender, lang, rendered, message_id, now,
         to=[to],
         cc=[("", address) for address in cc],
         reply_to=sender["lead_email"],
+        headers={"Content-Language": lang},
+        attachments=attachments,
+        envelope_from=tokens.sender_bounce_address(sender),
+    )  # fmt: skip
+
+
+def _prepared(
+    sender: Mapping[str, Any],
+    lang: str,
+    rendered: RenderedEmail,
+    message_id: str,
+    now: datetime,
+    *,
+    to: Sequence[tuple[str, str]],
+    cc: Sequence[tuple[str, str]] = (),
+    reply_to: str | None,
+    headers: Mapping[str, str],
+    attachments: Sequence[Attachment] = (),
+    envelope_from: str,
+) -> PreparedEmail:
+    """The rendered email composed from the campaign's sender, with its envelope: every
+    recipient in To and Cc gets it."""
+    raw = compose(
+        sender=(localised(sender["name"], lang), sender["address"]),
+        to=to,
+        cc=cc,
+        reply_to=reply_to,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,
         message_id=message_id,
         date=now,
-        headers={"Content-Language": lang},
+        headers=headers,
         attachments=list(attachments),
     )
     return PreparedEmail(
-        envelope_from=tokens.sender_bounce_address(sender),
-        recipients=(to[1], *cc),
+        envelope_from=envelope_from,
+        recipients=tuple(address for _, address in [*to, *cc]),
         message_id=message_id,
         subject=rendered.subject,
         language=lang,
