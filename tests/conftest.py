@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from support.redis_server import session_redis_url
 
 from worker import migrate
+from worker.celery_app import app as _celery_app
 from worker.db import reset_engines, session_factory
 from worker.settings import reset_settings
 from worker.tasks.publisher import install_celery_publisher
@@ -40,6 +41,11 @@ REDIS_URL, _OWN_REDIS = session_redis_url()
 os.environ["OUTREACH_TEST_REDIS_URL"] = REDIS_URL
 if _OWN_REDIS is not None:
     os.environ["OUTREACH_TEST_REDIS_STARTED_BY"] = str(os.getpid())
+# Tasks published from this process go to that Redis from the first publish on: Celery keeps
+# the connection pool it made at its first publish, so a broker set later by an area's conftest
+# was ignored once an earlier test (tests/intake) had published to the default broker.
+_celery_app.conf.broker_url = REDIS_URL
+_celery_app.conf.broker_transport_options = {"visibility_timeout": 3600}
 # Code that falls back to the embedded defaults writes under a temporary folder, never into
 # the checkout (./data); the `env` fixture gives each test its own.
 _SESSION_DATA = tempfile.mkdtemp(prefix="outreach-test-data-")
