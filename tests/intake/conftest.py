@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ from worker.actions.ingest import ingest
 from worker.actions.load_campaign import load_campaign
 from worker.actions.outbox import queue_email
 from worker.actions.process_reply import Outcome, process_reply
+from worker.actions.publisher import install_publisher
 from worker.core.states import CampaignState, InvitationState
 from worker.mail.outgoing import prepare_contact_email
 from worker.models import Campaign, Contact, Invitation, OutboundMessage
@@ -141,3 +142,27 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
         yield server
     finally:
         server.stop()
+
+
+class RecordingPublisher:
+    """The task queue's interface, recording what would be enqueued."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any]]] = []
+
+    def send(self, task: str, args: Sequence[Any], *, queue: str | None = None) -> None:
+        self.sent.append((task, list(args)))
+
+    def ping(self, timeout: float) -> list[str]:
+        return []
+
+
+@pytest.fixture
+def published() -> Iterator[RecordingPublisher]:
+    recorder = RecordingPublisher()
+    previous = install_publisher(recorder)
+    try:
+        yield recorder
+    finally:
+        if previous is not None:
+            install_publisher(previous)

@@ -3,7 +3,6 @@ when processed one at a time: same outcomes, in arrival order, on a real databas
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -11,38 +10,13 @@ from sqlalchemy import select
 
 from worker.actions import intake
 from worker.actions.intake import enqueue, process_batch, process_now
-from worker.actions.publisher import install_publisher
 from worker.core.states import InboundState, InvitationState, SignatureState
 from worker.mail.outgoing import prepare_contact_email
 from worker.models import InboundMessage, OutboundMessage, Signature
 
-from .conftest import NOW, World, reply_to
+from .conftest import NOW, RecordingPublisher, World, reply_to
 
 GREEN, KYOTO, FOREST = "info@green.example", "office@kyoto-peace.example", "forestwatch@gmail.com"
-
-
-class RecordingPublisher:
-    """The task queue's interface, recording what would be enqueued."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any]]] = []
-
-    def send(self, task: str, args: Sequence[Any], *, queue: str | None = None) -> None:
-        self.sent.append((task, list(args)))
-
-    def ping(self, timeout: float) -> list[str]:
-        return []
-
-
-@pytest.fixture
-def published() -> Iterator[RecordingPublisher]:
-    recorder = RecordingPublisher()
-    previous = install_publisher(recorder)
-    try:
-        yield recorder
-    finally:
-        if previous is not None:
-            install_publisher(previous)
 
 
 def _process(ids: list[int], mode: str) -> list[str]:

@@ -3,47 +3,20 @@ lead's decision sent at once: through ingest + process_reply on a real database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
-from worker.actions.publisher import install_publisher
 from worker.actions.review import resolve_item
 from worker.core.states import InboundState, InvitationState, SignatureState
 from worker.models import InboundMessage, OutboundMessage, ReviewItem, Signature, Suppression
 
-from .conftest import NOW, World, reply_to
+from .conftest import NOW, RecordingPublisher, World, reply_to
 
 GREEN = "info@green.example"
-
-
-class RecordingPublisher:
-    """The task queue's interface, recording what would be enqueued."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[Any]]] = []
-
-    def send(self, task: str, args: Sequence[Any], *, queue: str | None = None) -> None:
-        self.sent.append((task, list(args)))
-
-    def ping(self, timeout: float) -> list[str]:
-        return []
-
-
-@pytest.fixture
-def published() -> Iterator[RecordingPublisher]:
-    recorder = RecordingPublisher()
-    previous = install_publisher(recorder)
-    try:
-        yield recorder
-    finally:
-        if previous is not None:
-            install_publisher(previous)
 
 
 def _signed(world: World) -> Signature:
