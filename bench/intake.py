@@ -16,6 +16,7 @@ this process and of its PostgreSQL backends. Target: >= 300 replies/s. Exits 1 w
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
 import sys
 import time
@@ -68,6 +69,9 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=1000)
     parser.add_argument(
         "--batch", type=int, default=BATCH_SIZE, help="stored messages per processing task"
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="write a cProfile of the measured loop to FILE"
     )
     args = parser.parse_args()
     name = f"bench_intake_{os.getpid()}"
@@ -127,6 +131,9 @@ def main() -> None:
         actions: dict[str, int] = {}
         n = len(mails)
         pg0 = backend_cpu(url)
+        profiler = cProfile.Profile() if args.profile else None
+        if profiler:
+            profiler.enable()
         t0, c0 = time.perf_counter(), time.process_time()
         store_cpu = 0.0
         for start in range(0, n, args.batch):
@@ -142,6 +149,9 @@ def main() -> None:
             for outcome in outcomes:
                 actions[outcome.action] = actions.get(outcome.action, 0) + 1
         elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         pg_cpu = backend_cpu(url) - pg0
         rate = n / elapsed
         print(f"{n} replies (batch {args.batch}) in {elapsed:.1f} s: {rate:.0f} replies/s; "

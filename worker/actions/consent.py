@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from worker.actions import audit
 from worker.actions.notices import queue_contact, sequence
 from worker.actions.reply_context import Context, move_invitation
@@ -14,19 +11,11 @@ from worker.core.audit_actions import AuditAction
 from worker.core.kinds import EmailKind
 from worker.core.states import InvitationState, SignatureState
 from worker.models import Signature
+from worker.signatures import active_signature, find_signature, remember_signature
+
+__all__ = ["active_signature", "decline", "rename", "sign", "withdraw"]
 
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff66-\uff9f]")
-
-
-def active_signature(session: Session, campaign_id: int, organisation_id: int) -> Signature | None:
-    """The organisation's signature that currently counts, if any (the one query for it)."""
-    return session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == campaign_id,
-            Signature.organisation_id == organisation_id,
-            Signature.state == SignatureState.ACTIVE.value,
-        )
-    ).first()
 
 
 def _set_name(signature: Signature, name: str | None) -> None:
@@ -43,12 +32,7 @@ def sign(
 ) -> Signature:
     """Record the organisation's signature with its evidence, stop reminders, acknowledge."""
     session = ctx.session
-    signature = session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == ctx.campaign.id,
-            Signature.organisation_id == ctx.invitation.organisation_id,
-        )
-    ).first()
+    signature = find_signature(session, ctx.campaign.id, ctx.invitation.organisation_id)
     inbound = ctx.inbound
     evidence = {
         "invitation_id": ctx.invitation.id,
@@ -70,6 +54,7 @@ def sign(
             **evidence,
         )
         session.add(signature)
+        remember_signature(session, signature)
         action = AuditAction.SIGNED
     elif signature.state == SignatureState.WITHDRAWN.value:
         for key, value in evidence.items():
@@ -81,7 +66,6 @@ def sign(
     else:
         action = AuditAction.CONFIRMED  # another contact of the organisation had already signed
     _set_name(signature, name)
-    session.flush()
     audit.event(
         session,
         signature,

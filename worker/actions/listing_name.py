@@ -29,7 +29,6 @@ def sign_as_asked(ctx: Context, result: Classification, decided_by: str) -> str 
             signature.listed_name_ja = result.other_name
         else:
             signature.listed_name_en = result.other_name
-        ctx.session.flush()
     extra: dict[str, Any] = {} if result.name_sure else {"unsure_name": result.name}
     queue_contact(ctx, "acknowledgement", sequence(ctx), extra)
     return None if result.name_sure else confirm_unsure_name(result)

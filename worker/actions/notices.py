@@ -32,7 +32,6 @@ def queue_contact(
     """Queue an email to the invited contact, unless the address is suppressed."""
     if suppressed_among(ctx.session, [ctx.contact.email]):
         return
-    ctx.session.flush()
     prepared = prepare_contact_email(
         ctx.campaign,
         ctx.invitation,

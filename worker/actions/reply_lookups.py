@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, joinedload
 
+from worker.actions.suppression import drop_suppressed_index, index_suppressed
 from worker.core import matching
 from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
 from worker.core.tokens import find_tokens
 from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
+from worker.signatures import drop_index, index_signatures
 
 OwnRow = tuple[str, dict[str, Any] | None]  # (outbox kind, the campaign's definition)
 _INVITATION_WITH = (joinedload(Invitation.contact), joinedload(Invitation.organisation))
@@ -154,6 +156,17 @@ class Prefetched(Lookups):
         candidates = {*self._tokens.values(), *(m.invitation_id for m in self._ours.values())}
         candidates.update(i for ids in self._senders.values() for i in ids)
         self._invitations = self._fetch_invitations(candidates)
+        # What acting asks next, for every invitation a reply may match: whether the
+        # organisation has signed, whether the address may be written to.
+        index_signatures(
+            session,
+            {
+                (inv.campaign_id, inv.organisation_id)
+                for inv in self._invitations.values()
+                if inv.organisation_id is not None
+            },
+        )
+        index_suppressed(session, {inv.contact.email for inv in self._invitations.values()})
         self._sent = self._fetch_sent(candidates)
         # Held here: the session's identity map keeps only weak references, and processing
         # gets each reply's campaign by primary key (no query while it is held).
@@ -216,6 +229,8 @@ class Prefetched(Lookups):
         return self
 
     def __exit__(self, *exc: object) -> None:
+        drop_index(self.session)
+        drop_suppressed_index(self.session)
         event.remove(self.session, "do_orm_execute", self._on_execute)
         event.remove(self.session, "pending_to_persistent", self._on_new)
 

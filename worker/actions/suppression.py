@@ -14,6 +14,8 @@ from worker.core.audit_actions import AuditAction
 from worker.core.states import InvitationState
 from worker.models import Suppression
 
+_INDEX = "outreach.suppressed_index"  # on session.info: (addresses asked, those suppressed)
+
 
 def normalise(email: str) -> str:
     """Addresses are compared lower-cased and stripped everywhere (one rule, one place)."""
@@ -35,11 +37,26 @@ def suppressed_addresses(session: Session) -> set[str]:
 
 def suppressed_among(session: Session, addresses: Iterable[str]) -> set[str]:
     """Which of these addresses are suppressed (lower-cased). Rows are stored lower-cased by
-    `suppress`, so the comparison uses the unique index."""
+    `suppress`, so the comparison uses the unique index. Answered from memory while a batch
+    holds an index (`index_suppressed`) that covers them."""
     wanted = {normalise(a) for a in addresses}
     if not wanted:
         return set()
+    index: tuple[set[str], set[str]] | None = session.info.get(_INDEX)
+    if index is not None and wanted <= index[0]:
+        return wanted & index[1]
     return set(session.scalars(select(Suppression.email).where(Suppression.email.in_(wanted))))
+
+
+def index_suppressed(session: Session, addresses: Iterable[str]) -> None:
+    """Ask about these addresses once, for a batch; `suppress` keeps the answer true until
+    `drop_suppressed_index` (it is the one place that adds addresses)."""
+    asked = {normalise(a) for a in addresses}
+    session.info[_INDEX] = (asked, suppressed_among(session, asked) if asked else set())
+
+
+def drop_suppressed_index(session: Session) -> None:
+    session.info.pop(_INDEX, None)
 
 
 def suppressed_clause(email: ColumnElement[str]) -> Exists:
@@ -54,6 +71,10 @@ def suppress(
     unsubscribed) is stored and is the audit action."""
     reason = AuditAction(reason)  # ValueError for a reason that is no audit action
     email = normalise(email)
+    index: tuple[set[str], set[str]] | None = session.info.get(_INDEX)
+    if index is not None:  # whichever way below, the address ends up suppressed
+        index[0].add(email)
+        index[1].add(email)
     if is_suppressed(session, email):
         return
     # Two workers may suppress the same address at once: the unique email decides, quietly.

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 
 import markdown
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from worker.core import tokens
@@ -19,11 +18,12 @@ from worker.core.kinds import CONTACT_KINDS as CONTACT_KINDS
 from worker.core.kinds import LEAD_KINDS as LEAD_KINDS
 from worker.core.kinds import EmailKind
 from worker.core.letter import printed_names
-from worker.core.states import InvitationState, SignatureState
+from worker.core.states import InvitationState
 from worker.errors import Problem, UserError
 from worker.mail.plaintext import markdown_to_text
 from worker.mail.render import format_datetime
 from worker.models import Campaign, Invitation, Organisation, Signature
+from worker.signatures import active_signature
 
 LANGUAGE_LABELS = {
     "en": {"en": "English", "ja": "Japanese"},
@@ -145,13 +145,7 @@ def _signature(invitation: Invitation) -> Signature | None:
     session = object_session(invitation)
     if session is None or invitation.organisation_id is None:
         return None
-    return session.scalars(
-        select(Signature).where(
-            Signature.campaign_id == invitation.campaign_id,
-            Signature.organisation_id == invitation.organisation_id,
-            Signature.state == SignatureState.ACTIVE.value,
-        )
-    ).first()
+    return active_signature(session, invitation.campaign_id, invitation.organisation_id)
 
 
 def listed_names(
