@@ -1,22 +1,32 @@
-"""Reply intake throughput on PostgreSQL: store and process N replies, as the intake worker does.
+"""Reply intake throughput on PostgreSQL: store and process replies, as the service does.
 
     .venv/bin/python bench/intake.py [--invitations 100000] [--replies 1000]
+                                     [--storers 2] [--workers 2]
 
-A campaign of `--invitations` invited contacts (so lookups run against big tables), then
-`--replies` signature replies written the way mail clients write them (From the contact,
-To the invitation's reply address, quoting nothing), each stored (`ingest`, its own
-transaction, as the IMAP poller and the LMTP listener do) and processed as the intake worker
-does: `--batch` stored messages per "intake.process_batch" task (`process_batch`: one
-transaction; match, verify, classify, record, acknowledge); `--batch 1` is the one-message
-task (`process_now`). All in this process, one after the other, acknowledgements published to
-an in-memory broker. Prints replies/s, SQL statements and commits per reply, and the CPU of
-this process and of its PostgreSQL backends. Target: >= 300 replies/s. Exits 1 when missed.
+A campaign of `--invitations` invited contacts (so lookups run against big tables), and
+signature replies written the way mail clients write them (From the contact, To the
+invitation's reply address, quoting nothing). Two phases, each on its own invitations:
+
+1. **one process**: store each reply (`ingest`, its own transaction, as the LMTP listener and
+   the IMAP poller do), `--batch` at a time, then process them as one "intake.process_batch"
+   task does (`process_batch`: one transaction; match, verify, classify, sign, acknowledge).
+   Prints SQL statements and commits per reply, and where this process's CPU went.
+2. **end to end** (the target): `--storers` processes deliver the replies concurrently (each
+   stored in its own transaction and handed on as one task, as the LMTP listener does for each
+   delivery) while `--workers` processes run those tasks (`process_batch(ids, fill=True)`,
+   as the Celery intake task does: a task takes other waiting messages along). The hand-over
+   is a multiprocessing queue standing in for the broker; acknowledgements are published to an
+   in-memory broker. Timed from the first delivery to the last reply processed; start-up is
+   outside the window. Prints replies/s and the CPU of every process and of PostgreSQL.
+
+Target: >= 300 replies/s end to end. Exits 1 when missed.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import multiprocessing
 import os
 import sys
 import time
@@ -24,6 +34,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -63,15 +74,185 @@ def reply(email: str, token: str, n: int) -> bytes:
     return msg.as_bytes()
 
 
+def environment(url: str) -> dict[str, str]:
+    return {
+        "OUTREACH_DATABASE_URL": url,
+        "OUTREACH_SECRET_KEY": SECRET,
+        "OUTREACH_BROKER_URL": "memory://",
+        "OUTREACH_IMAP_URL": "",
+        "OUTREACH_LOG_LEVEL": "WARNING",
+    }
+
+
+def start_process() -> None:
+    """What every worker process does first: logging, and the publisher (in-memory broker)."""
+    from worker.logs import configure_logging
+    from worker.tasks.publisher import install_celery_publisher
+
+    configure_logging()  # as every worker process does (level from OUTREACH_LOG_LEVEL)
+    install_celery_publisher()
+
+
+def replies_for(url: str, campaign_id: int, offset: int, n: int) -> list[bytes]:
+    from worker.db import session_scope
+    from worker.models import Contact, Invitation
+
+    with session_scope(url) as session:
+        rows = session.execute(
+            select(Contact.email, Invitation.token)
+            .join(Invitation, Invitation.contact_id == Contact.id)
+            .where(Invitation.campaign_id == campaign_id)
+            .order_by(Invitation.id)
+            .offset(offset)
+            .limit(n)
+        ).all()
+    return [reply(email, token, offset + i) for i, (email, token) in enumerate(rows)]
+
+
+def one_process(url: str, mails: list[bytes], batch: int, profile: str | None) -> float:
+    """Phase 1; returns replies/s."""
+    from worker.actions.ingest import ingest
+    from worker.actions.intake import process_batch, process_now
+    from worker.db import get_engine, session_scope
+
+    trips = commits = 0
+
+    def count(*_: object) -> None:
+        nonlocal trips
+        trips += 1
+
+    def count_commit(*_: object) -> None:
+        nonlocal commits
+        commits += 1
+
+    event.listen(get_engine(url), "before_cursor_execute", count)
+    event.listen(get_engine(url), "commit", count_commit)
+    actions: dict[str, int] = {}
+    n = len(mails)
+    pg0 = backend_cpu(url)
+    profiler = cProfile.Profile() if profile else None
+    t0, c0 = time.perf_counter(), time.process_time()
+    store_cpu = 0.0
+    for start in range(0, n, batch):
+        stored: list[int] = []
+        s0 = time.process_time()
+        for raw in mails[start : start + batch]:
+            with session_scope(url) as session:
+                inbound_id = ingest(session, raw, source="bench", now=datetime.now(UTC))
+            assert inbound_id is not None
+            stored.append(inbound_id)
+        store_cpu += time.process_time() - s0
+        if profiler:
+            profiler.enable()
+        outcomes = process_batch(stored) if batch > 1 else [process_now(stored[0])]
+        if profiler:
+            profiler.disable()
+        for outcome in outcomes:
+            actions[outcome.action] = actions.get(outcome.action, 0) + 1
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    pg_cpu = backend_cpu(url) - pg0
+    event.remove(get_engine(url), "before_cursor_execute", count)
+    event.remove(get_engine(url), "commit", count_commit)
+    if profiler:
+        profiler.dump_stats(profile)
+    rate = n / elapsed
+    print(f"1. one process: {n} replies (batch {batch}) in {elapsed:.1f} s: {rate:.0f} replies/s; "
+          f"CPU per reply: this process {1000 * cpu / n:.1f} ms (storing "
+          f"{1000 * store_cpu / n:.1f}, processing {1000 * (cpu - store_cpu) / n:.1f}), "
+          f"its PostgreSQL backends {1000 * pg_cpu / n:.1f} ms; per reply "
+          f"{trips / n:.1f} SQL statements + {commits / n:.1f} commits; "
+          f"actions {actions}")  # fmt: skip
+    return rate
+
+
+def storer(url: str, mails: list[bytes], tasks: Any, ready: Any, go: Any, report: Any) -> None:
+    """One delivering connection: store each reply in its own transaction, queue its task."""
+    os.environ.update(environment(url))
+    start_process()
+    from worker.actions.ingest import ingest
+    from worker.db import session_scope
+
+    ready.put(os.getpid())
+    go.wait()
+    c0 = time.process_time()
+    for raw in mails:
+        with session_scope(url) as session:
+            inbound_id = ingest(session, raw, source="bench", now=datetime.now(UTC))
+        tasks.put(inbound_id)
+    report.put(("storer", time.process_time() - c0, {}))
+
+
+def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any) -> None:
+    """One intake worker process: run the tasks as the Celery intake task does."""
+    os.environ.update(environment(url))
+    start_process()
+    from worker.actions.intake import process_batch
+
+    ready.put(os.getpid())
+    go.wait()
+    c0 = time.process_time()
+    actions: dict[str, int] = {}
+    while (inbound_id := tasks.get()) is not None:
+        for outcome in process_batch([inbound_id], fill=True):
+            actions[outcome.action] = actions.get(outcome.action, 0) + 1
+    report.put(("worker", time.process_time() - c0, actions))
+
+
+def end_to_end(url: str, mails: list[bytes], storers: int, workers: int) -> float:
+    """Phase 2; returns replies/s."""
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no pooled connection shared
+    tasks, ready, report = ctx.Queue(), ctx.Queue(), ctx.Queue()
+    go = ctx.Event()
+    shares = [mails[i::storers] for i in range(storers)]
+    procs = [ctx.Process(target=storer, args=(url, share, tasks, ready, go, report))
+             for share in shares]  # fmt: skip
+    procs += [ctx.Process(target=worker, args=(url, tasks, ready, go, report))
+              for _ in range(workers)]  # fmt: skip
+    for proc in procs:
+        proc.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    n = len(mails)
+    pg0 = backend_cpu(url)
+    t0 = time.perf_counter()
+    go.set()
+    reports = [report.get(timeout=600) for _ in range(storers)]
+    for _ in range(workers):
+        tasks.put(None)  # after every task: FIFO
+    reports += [report.get(timeout=600) for _ in range(workers)]
+    elapsed = time.perf_counter() - t0
+    pg_cpu = backend_cpu(url) - pg0
+    for proc in procs:
+        proc.join(timeout=30)
+    store_cpu = sum(cpu for kind, cpu, _ in reports if kind == "storer")
+    work_cpu = sum(cpu for kind, cpu, _ in reports if kind == "worker")
+    actions: dict[str, int] = {}
+    for _, _, found in reports:
+        for action, count in found.items():
+            actions[action] = actions.get(action, 0) + count
+    rate = n / elapsed
+    print(f"2. end to end: {n} replies, {storers} delivering + {workers} worker processes, in "
+          f"{elapsed:.1f} s: {rate:.0f} replies/s; CPU per reply: storing "
+          f"{1000 * store_cpu / n:.1f} ms, workers {1000 * work_cpu / n:.1f} ms, PostgreSQL "
+          f"{1000 * pg_cpu / n:.1f} ms; outcomes {actions}")  # fmt: skip
+    signed = actions.get("signed", 0)
+    if signed != n:
+        print(f"   ERROR: {signed} of {n} replies signed")
+        return 0.0
+    return rate
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--invitations", type=int, default=100_000)
-    parser.add_argument("--replies", type=int, default=1000)
+    parser.add_argument("--replies", type=int, default=1000, help="per phase")
     parser.add_argument(
-        "--batch", type=int, default=BATCH_SIZE, help="stored messages per processing task"
+        "--batch", type=int, default=BATCH_SIZE, help="stored messages per task in phase 1"
     )
+    parser.add_argument("--storers", type=int, default=2, help="delivering processes (phase 2)")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (phase 2)")
     parser.add_argument(
-        "--profile", metavar="FILE", help="write a cProfile of the measured loop to FILE"
+        "--profile", metavar="FILE", help="cProfile of phase 1's processing (not storing)"
     )
     args = parser.parse_args()
     name = f"bench_intake_{os.getpid()}"
@@ -79,90 +260,28 @@ def main() -> None:
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    os.environ.update(
-        {
-            "OUTREACH_DATABASE_URL": url,
-            "OUTREACH_SECRET_KEY": SECRET,
-            "OUTREACH_BROKER_URL": "memory://",
-            "OUTREACH_IMAP_URL": "",
-            "OUTREACH_LOG_LEVEL": "WARNING",
-        }
-    )
+    os.environ.update(environment(url))
+    ok = False
     try:
         migrate.upgrade(url)
-        from worker.actions.ingest import ingest
-        from worker.actions.intake import process_batch, process_now
-        from worker.db import get_engine, session_scope
-        from worker.logs import configure_logging
-        from worker.models import Contact, Invitation
-        from worker.tasks.publisher import install_celery_publisher
+        from worker.db import get_engine
 
-        configure_logging()  # as every worker process does (level from OUTREACH_LOG_LEVEL)
-        install_celery_publisher()  # acknowledgements go to an in-memory broker here
-
+        start_process()
         t0 = time.perf_counter()
         campaign_id = store_campaign(url, args.invitations, "bench-intake", "open")
         with get_engine(url).begin() as conn:
             conn.execute(text("UPDATE invitation SET state = 'invited', invited_at = now()"))
         with create_engine(url, isolation_level="AUTOCOMMIT").connect() as conn:
             conn.execute(text("VACUUM ANALYZE"))
-        with session_scope(url) as session:
-            rows = session.execute(
-                select(Contact.email, Invitation.token)
-                .join(Invitation, Invitation.contact_id == Contact.id)
-                .where(Invitation.campaign_id == campaign_id)
-                .order_by(Invitation.id)
-                .limit(args.replies)
-            ).all()
-        mails = [reply(email, token, i) for i, (email, token) in enumerate(rows)]
+        first = replies_for(url, campaign_id, 0, args.replies)
+        second = replies_for(url, campaign_id, args.replies, args.replies)
         print(f"{args.invitations:,} invitations stored in {time.perf_counter() - t0:.0f} s")
-        trips = commits = 0
-
-        def count(*_: object) -> None:
-            nonlocal trips
-            trips += 1
-
-        def count_commit(*_: object) -> None:
-            nonlocal commits
-            commits += 1
-
-        event.listen(get_engine(url), "before_cursor_execute", count)
-        event.listen(get_engine(url), "commit", count_commit)
-        actions: dict[str, int] = {}
-        n = len(mails)
-        pg0 = backend_cpu(url)
-        profiler = cProfile.Profile() if args.profile else None
-        if profiler:
-            profiler.enable()
-        t0, c0 = time.perf_counter(), time.process_time()
-        store_cpu = 0.0
-        for start in range(0, n, args.batch):
-            stored: list[int] = []
-            s0 = time.process_time()
-            for raw in mails[start : start + args.batch]:
-                with session_scope(url) as session:
-                    inbound_id = ingest(session, raw, source="bench", now=datetime.now(UTC))
-                assert inbound_id is not None
-                stored.append(inbound_id)
-            store_cpu += time.process_time() - s0
-            outcomes = process_batch(stored) if args.batch > 1 else [process_now(stored[0])]
-            for outcome in outcomes:
-                actions[outcome.action] = actions.get(outcome.action, 0) + 1
-        elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if profiler:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-        pg_cpu = backend_cpu(url) - pg0
-        rate = n / elapsed
-        print(f"{n} replies (batch {args.batch}) in {elapsed:.1f} s: {rate:.0f} replies/s; "
-              f"CPU per reply: this process {1000 * cpu / n:.1f} ms (storing "
-              f"{1000 * store_cpu / n:.1f}, processing {1000 * (cpu - store_cpu) / n:.1f}), "
-              f"its PostgreSQL backends "
-              f"{1000 * pg_cpu / n:.1f} ms; per reply {trips / n:.1f} SQL statements + "
-              f"{commits / n:.1f} commits; actions {actions}")  # fmt: skip
-        print(f"target >= 300 replies/s: {'PASS' if rate >= 300 else 'FAIL'}; load average "
-              f"{Path('/proc/loadavg').read_text().split()[:3]}")  # fmt: skip
+        one_process(url, first, args.batch, args.profile)
+        rate = end_to_end(url, second, args.storers, args.workers)
         ok = rate >= 300
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        print(f"target >= 300 replies/s end to end: {'PASS' if ok else 'FAIL'}; "
+              f"load average {load} on {os.cpu_count()} CPUs")  # fmt: skip
     finally:
         from worker.db import reset_engines
 

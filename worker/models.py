@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -205,6 +206,14 @@ class InboundMessage(Base):
     __tablename__ = "inbound_message"
     __table_args__ = (
         UniqueConstraint("sha256"),
+        # The messages waiting to be processed (a batch takes the oldest; the sweep finds lost
+        # ones) are a few among everything ever received: a partial index holds only them.
+        Index(
+            "ix_inbound_stored",
+            "id",
+            postgresql_where=text("state = 'stored'"),
+            sqlite_where=text("state = 'stored'"),
+        ),
         CheckConstraint(check_sql("state", InboundState), name="state"),
     )
 

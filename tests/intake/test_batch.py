@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from worker.actions import intake
 from worker.actions.intake import enqueue, process_batch, process_now
 from worker.core.states import InboundState, InvitationState, SignatureState
+from worker.db import get_engine, session_factory
 from worker.mail.outgoing import prepare_contact_email
 from worker.models import InboundMessage, OutboundMessage, Signature
 
@@ -38,14 +39,24 @@ def test_batch_acts_like_one_at_a_time_in_arrival_order(
     ack = prepare_contact_email(
         world.campaign, invitation, "acknowledgement", first, secret=world.secret, now=NOW
     )
-    removal = reply_to(ack.raw, "Please remove us from the list of signatories.",
-                       sender=GREEN, to="signon@hrn.example")  # no token: only In-Reply-To
-    question = reply_to(world.sent(KYOTO).raw or b"", "Could you tell us who else signs?",
-                        sender=KYOTO)
-    decline = reply_to(world.sent(FOREST).raw or b"", "We will not sign this letter.",
-                       sender=FOREST)
-    stranger = reply_to(world.sent(FOREST).raw or b"", "Yes, we sign.",
-                        sender="someone@elsewhere.example", to="signon@hrn.example")
+    removal = reply_to(
+        ack.raw,
+        "Please remove us from the list of signatories.",
+        sender=GREEN,
+        to="signon@hrn.example",
+    )  # no token: only In-Reply-To
+    question = reply_to(
+        world.sent(KYOTO).raw or b"", "Could you tell us who else signs?", sender=KYOTO
+    )
+    decline = reply_to(
+        world.sent(FOREST).raw or b"", "We will not sign this letter.", sender=FOREST
+    )
+    stranger = reply_to(
+        world.sent(FOREST).raw or b"",
+        "Yes, we sign.",
+        sender="someone@elsewhere.example",
+        to="signon@hrn.example",
+    )
     ids = [first] + [world.deliver(raw) for raw in (removal, question, decline, stranger)]
     assert None not in ids
     world.session.commit()
@@ -113,3 +124,88 @@ def test_stored_messages_are_handed_to_the_queue_in_batches(
         ("intake.process_batch", 50),
         ("intake.process_batch", 20),
     ]
+
+
+def _signers(world: World) -> list[int]:
+    ids = [
+        world.deliver(reply_to(world.sent(a).raw or b"", "Yes, we sign.", sender=a))
+        for a in (GREEN, KYOTO, FOREST)
+    ]
+    world.session.commit()
+    assert None not in ids
+    return [i for i in ids if i is not None]
+
+
+def test_a_task_takes_the_waiting_messages_along(
+    world: World, published: RecordingPublisher
+) -> None:
+    """The LMTP listener queues one task per delivered message: the first task to run acts on
+    every waiting message in one batch, and the tasks of the others find them done."""
+    ids = _signers(world)
+
+    first = process_batch([ids[1]], now=NOW, fill=True)
+    later = process_batch([ids[0]], now=NOW, fill=True)
+
+    assert [(o.inbound_id, o.action) for o in first] == [(i, "signed") for i in ids]
+    assert [(o.inbound_id, o.action) for o in later] == [(ids[0], "already-processed")]
+    acks = world.session.scalars(
+        select(OutboundMessage.id).where(OutboundMessage.kind == "acknowledgement")
+    ).all()
+    assert sorted(i for _, args in published.sent for i in args[0]) == sorted(acks)
+    assert len(acks) == 3
+
+
+def test_without_fill_a_batch_acts_only_on_its_own_messages(
+    world: World, published: RecordingPublisher
+) -> None:
+    ids = _signers(world)
+
+    outcomes = process_batch([ids[0]], now=NOW)
+
+    assert [(o.inbound_id, o.action) for o in outcomes] == [(ids[0], "signed")]
+    world.session.expire_all()
+    states = [world.session.get(InboundMessage, i).state for i in ids]  # type: ignore[union-attr]
+    assert states == ["processed", "stored", "stored"]
+
+
+def test_a_task_leaves_the_messages_another_worker_holds(
+    world: World, published: RecordingPublisher, db_url: str
+) -> None:
+    if not db_url.startswith("postgresql"):
+        pytest.skip("row locks: SQLite runs one writer at a time")
+    ids = _signers(world)
+    with session_factory(db_url)() as other, other.begin():
+        other.get(InboundMessage, ids[2], with_for_update=True)  # another worker's batch
+        outcomes = process_batch([ids[0]], now=NOW, fill=True)
+
+    assert [(o.inbound_id, o.action) for o in outcomes] == [(ids[0], "signed"), (ids[1], "signed")]
+    world.session.expire_all()
+    held = world.session.get(InboundMessage, ids[2])
+    assert held is not None and held.state == InboundState.STORED.value
+
+
+def test_a_batch_writes_its_acknowledgements_in_one_insert(
+    world: World, published: RecordingPublisher, db_url: str
+) -> None:
+    ids = _signers(world)
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    engine = get_engine(db_url)
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        outcomes = process_batch(ids, now=NOW)
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+    assert [o.action for o in outcomes] == ["signed"] * 3
+    outbox_inserts = [s for s in statements if s.startswith("INSERT INTO outbound_message")]
+    signature_inserts = [s for s in statements if s.startswith("INSERT INTO signature")]
+    assert len(outbox_inserts) == 1
+    # SQLite's RETURNING gives no row order, so SQLAlchemy inserts ORM rows there one by one
+    assert len(signature_inserts) == (1 if db_url.startswith("postgresql") else 3)
+    # the organisations' signatures are read once, up front, not once per reply
+    assert len([s for s in statements if s.startswith("SELECT signature")]) == 1
+    assert len(published.sent) == 1 and len(published.sent[0][1][0]) == 3

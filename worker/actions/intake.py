@@ -14,10 +14,12 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from worker.actions.ingest import ingest
 from worker.actions.intake_failures import MAX_ATTEMPTS, record_processing_failure
 from worker.actions.outbox import publish_after_commit
+from worker.actions.outbox_buffer import OutboxBuffer
 from worker.actions.process_reply import Outcome, process_reply
 from worker.actions.publisher import get_publisher
 from worker.actions.reply_lookups import Prefetched
@@ -74,9 +76,16 @@ def _log_processed(outcome: Outcome) -> None:
     )
 
 
-def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) -> list[Outcome]:
+def process_batch(
+    inbound_ids: Sequence[int], *, now: datetime | None = None, fill: bool = False
+) -> list[Outcome]:
     """Process stored messages in ONE transaction, in arrival (id) order; outgoing mail is
     published on commit. Same outcomes as `process_now` for each, in fewer round trips.
+
+    `fill` (the intake task's way): take up to BATCH_SIZE messages, adding the oldest other
+    stored ones that no other worker holds. The LMTP listener queues one task per delivered
+    message; under load each task then processes a full batch, and the tasks of the messages
+    it took find them processed (one cheap query each).
 
     1. Lock the rows; read what matching needs for all of them at once (`Prefetched`, which
        asks again wherever an earlier message of the batch changed the answer).
@@ -95,14 +104,21 @@ def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) ->
     try:
         with session_scope() as session:
             # 1.
-            rows = session.scalars(
-                select(InboundMessage)
-                .where(InboundMessage.id.in_(ids))
-                .order_by(InboundMessage.id)
-                .with_for_update()
-            ).all()
+            rows = list(
+                session.scalars(
+                    select(InboundMessage)
+                    .where(InboundMessage.id.in_(ids))
+                    .order_by(InboundMessage.id)
+                    .with_for_update()
+                )
+            )
+            if fill and len(ids) < BATCH_SIZE:
+                rows = sorted([*rows, *_waiting(session, ids, BATCH_SIZE - len(ids))], key=_id)
+                ids = sorted({*ids, *(row.id for row in rows)})
             stored = [row for row in rows if row.state == InboundState.STORED.value]
-            with Prefetched(session, stored) as lookups:
+            if not stored:  # all taken along by earlier batches: nothing to read or write
+                return [_not_stored(inbound_id, rows) for inbound_id in ids]
+            with Prefetched(session, stored) as lookups, OutboxBuffer(session):
                 # 2.
                 for inbound_id in ids:
                     outcome = process_reply(
@@ -113,8 +129,10 @@ def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) ->
                         authserv_id=settings.authserv_id,
                         lookups=lookups,
                     )
-                    publish_after_commit(session, outcome.outbox_ids)
                     outcomes.append(outcome)
+            # The acknowledgements were held and written as one INSERT when the buffer closed.
+            for outcome in outcomes:
+                publish_after_commit(session, outcome.outbox_ids)
     except Exception:
         # 3.
         log.warning("intake.batch_failed", inbound_ids=ids, exc_info=True)
@@ -126,6 +144,34 @@ def process_batch(inbound_ids: Sequence[int], *, now: datetime | None = None) ->
     for outcome in outcomes:
         _log_processed(outcome)
     return outcomes
+
+
+def _waiting(session: Session, taken: Sequence[int], limit: int) -> list[InboundMessage]:
+    """The oldest other stored messages, locked; those another worker holds are skipped."""
+    return list(
+        session.scalars(
+            select(InboundMessage)
+            .where(
+                InboundMessage.state == InboundState.STORED.value,
+                InboundMessage.id.not_in(taken),
+            )
+            .order_by(InboundMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+
+
+def _not_stored(inbound_id: int, rows: Sequence[InboundMessage]) -> Outcome:
+    """What `process_reply` answers for a message that is gone or no longer `stored`."""
+    row = next((r for r in rows if r.id == inbound_id), None)
+    if row is None:
+        return Outcome(inbound_id, "missing", "none")
+    return Outcome(inbound_id, row.state, "already-processed", row.invitation_id)
+
+
+def _id(row: InboundMessage) -> int:
+    return row.id
 
 
 def enqueue(inbound_ids: Sequence[int], batch_size: int = BATCH_SIZE) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from worker.actions.outbox import QueueItem, queue_email_row
+from worker.actions.outbox import QueueItem
+from worker.actions.outbox_buffer import queue_row
 from worker.actions.reply_context import Context
 from worker.actions.suppression import suppressed_among
 from worker.core.decode import parse_message, part_text
 from worker.core.kinds import EmailKind
-from worker.core.states import OutboxState
 from worker.mail.outgoing import PreparedEmail, prepare_contact_email, prepare_lead_email
 from worker.models import Organisation
 
@@ -74,7 +74,8 @@ def _queue(
     to_contact: bool,
     not_suppressed: Sequence[str] = (),
 ) -> None:
-    """Queue the prepared email; remember a new row's id for publishing after the commit."""
+    """Queue the prepared email (held until the batch writes, in a batch); remember a new
+    row's id for publishing after the commit."""
     item = QueueItem(
         campaign_id=ctx.campaign.id,
         kind=kind,
@@ -83,9 +84,7 @@ def _queue(
         contact_id=ctx.contact.id if to_contact else None,
         invitation_id=ctx.invitation.id if to_contact else None,
     )
-    row = queue_email_row(ctx.session, item, not_suppressed=not_suppressed)
-    if row is not None and row[1] == OutboxState.QUEUED.value:
-        ctx.outbox_ids.append(row[0])
+    queue_row(ctx.session, item, not_suppressed=not_suppressed, ids=ctx.outbox_ids)
 
 
 def org_name(organisation: Organisation) -> str:

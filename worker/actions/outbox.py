@@ -55,6 +55,7 @@ __all__ = [
     "queue_claimed",
     "queue_email",
     "queue_email_row",
+    "queue_email_rows",
     "queue_emails",
     "record_result",
     "retry_failed",
@@ -185,10 +186,18 @@ def queue_email_row(
     `not_suppressed`: addresses the caller found off the suppression list in this same
     transaction; when they cover every recipient, the list is not asked again.
     """
-    checked = {normalise(a) for a in not_suppressed}
-    known_clear = all(normalise(a) in checked for a in item.prepared.recipients)
-    ((new_id, state),) = _queue(session, [item], None, set() if known_clear else None)
+    ((new_id, state),) = queue_email_rows(session, [item], not_suppressed=not_suppressed)
     return (new_id, state) if new_id is not None else None
+
+
+def queue_email_rows(
+    session: Session, items: Sequence[QueueItem], *, not_suppressed: Collection[str] = ()
+) -> list[tuple[int | None, str]]:
+    """`queue_email_row` for many items in one INSERT: per item (its new id or None, the
+    state it was created in)."""
+    checked = {normalise(a) for a in not_suppressed}
+    known_clear = all(normalise(a) in checked for i in items for a in i.prepared.recipients)
+    return _queue(session, items, None, set() if known_clear else None)
 
 
 def queue_claimed(

@@ -78,7 +78,7 @@ def process_reply(
     inbound.processed_at = now
     # 1.
     try:
-        headers = lookups.headers(inbound)
+        msg, headers = lookups.parsed(inbound)
     except Exception as exc:
         return _review(session, inbound, None, None, f"unparseable: {type(exc).__name__}: {exc}")
     if headers.from_address:
@@ -93,7 +93,7 @@ def process_reply(
     sent = lookups.sent_texts(invitation.id) if invitation else []
     campaign = session.get(Campaign, invitation.campaign_id) if invitation else None
     today = _local_date(inbound.received_at, campaign.timezone if campaign else "UTC")
-    result = classify(inbound.raw, sent, today=today)
+    result = classify(inbound.raw, sent, today=today, parsed=(msg, headers))
     inbound.intent = result.intent.value
     inbound.classification = _as_json(result)
     # 4.

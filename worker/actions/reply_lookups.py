@@ -14,19 +14,22 @@ from __future__ import annotations
 import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from email.message import Message
 from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.orm import ORMExecuteState, Session, joinedload
 
+from worker.actions.outbox_buffer import current_buffer
 from worker.actions.suppression import drop_suppressed_index, index_suppressed
 from worker.core import matching
-from worker.core.decode import MessageHeaders, parse_headers, parse_message, part_text
+from worker.core.decode import MessageHeaders, headers_of, parse_message, part_text
 from worker.core.tokens import find_tokens
 from worker.models import Campaign, Contact, InboundMessage, Invitation, OutboundMessage
 from worker.signatures import drop_index, index_signatures
 
 OwnRow = tuple[str, dict[str, Any] | None]  # (outbox kind, the campaign's definition)
+Parsed = tuple[Message, MessageHeaders]
 _INVITATION_WITH = (joinedload(Invitation.contact), joinedload(Invitation.organisation))
 
 
@@ -70,8 +73,10 @@ class Lookups:
         """The stored row, locked until the transaction ends."""
         return self.session.get(InboundMessage, inbound_id, with_for_update=True)
 
-    def headers(self, inbound: InboundMessage) -> MessageHeaders:
-        return parse_headers(inbound.raw)
+    def parsed(self, inbound: InboundMessage) -> Parsed:
+        """The message and its decoded headers (raises on what cannot be parsed)."""
+        msg = parse_message(inbound.raw)
+        return msg, headers_of(msg)
 
     def own(self, message_id: str) -> OwnRow | None:
         """Our outgoing message with this Message-ID, with its campaign's definition."""
@@ -136,15 +141,15 @@ class Prefetched(Lookups):
     def __init__(self, session: Session, rows: Sequence[InboundMessage]) -> None:
         super().__init__(session)
         self._rows = {row.id: row for row in rows}
-        self._headers: dict[int, MessageHeaders] = {}
+        self._parsed: dict[int, Parsed] = {}
         for row in rows:
             # An unreadable one is parsed again by processing, which sends it to review.
             with contextlib.suppress(Exception):
-                self._headers[row.id] = parse_headers(row.raw)
+                self._parsed[row.id] = Lookups.parsed(self, row)
         self._new_message_ids: set[str] = set()
         self._new_for_invitation: set[int] = set()
         self._unsure = False  # an outbox row of unknown Message-ID was queued: ask every time
-        every = list(self._headers.values())
+        every = [headers for _, headers in self._parsed.values()]
         # What was asked up front; a question outside these sets goes to the database.
         self._own_asked = {h.message_id for h in every if h.message_id and h.from_address}
         self._tokens_asked = {t for h in every for t in reply_tokens(h)}
@@ -260,11 +265,23 @@ class Prefetched(Lookups):
         row = self._rows.get(inbound_id)
         return row if row is not None else super().claim(inbound_id)
 
-    def headers(self, inbound: InboundMessage) -> MessageHeaders:
-        found = self._headers.get(inbound.id)
-        return found if found is not None else super().headers(inbound)
+    def parsed(self, inbound: InboundMessage) -> Parsed:
+        found = self._parsed.get(inbound.id)
+        return found if found is not None else super().parsed(inbound)
+
+    def _write_held(
+        self, *, message_ids: Iterable[str] = (), invitation_id: int | None = None
+    ) -> None:
+        """A question about an outbox row the batch holds unwritten: write the held rows
+        first (watching the INSERT notes them, so the question goes to the database)."""
+        buffer = current_buffer(self.session)
+        if buffer is not None and buffer.touches(
+            message_ids=message_ids, invitation_id=invitation_id
+        ):
+            buffer.write()
 
     def own(self, message_id: str) -> OwnRow | None:
+        self._write_held(message_ids=[message_id])
         if self._unsure or message_id in self._new_message_ids or message_id not in self._own_asked:
             return super().own(message_id)
         return self._own.get(message_id)
@@ -275,6 +292,7 @@ class Prefetched(Lookups):
         return {t: self._tokens[t] for t in tokens if t in self._tokens}
 
     def by_message_id(self, ids: Sequence[str]) -> dict[str, matching.OurMessage]:
+        self._write_held(message_ids=ids)
         if (
             self._unsure
             or not self._refs_asked.issuperset(ids)
@@ -292,6 +310,7 @@ class Prefetched(Lookups):
         return found if found is not None else super().invitation(invitation_id)
 
     def sent_texts(self, invitation_id: int) -> list[str]:
+        self._write_held(invitation_id=invitation_id)
         if (
             self._unsure
             or invitation_id in self._new_for_invitation

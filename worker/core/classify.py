@@ -116,16 +116,20 @@ def _result(intent: Intent, reasons: list[str], own: str, language: str | None, 
 
 
 def classify(
-    raw: bytes, sent_texts: Sequence[str] = (), *, today: datetime.date | None = None
+    raw: bytes,
+    sent_texts: Sequence[str] = (),
+    *,
+    today: datetime.date | None = None,
+    parsed: tuple[Message, MessageHeaders] | None = None,
 ) -> Classification:
     """Classify one reply. Never raises: anything unreadable is UNCLEAR with a reason.
 
     `sent_texts` are the texts we sent to this contact (to remove wherever they appear);
-    `today` anchors dates that name no year (else the message's Date header does).
+    `today` anchors dates that name no year (else the message's Date header does);
+    `parsed`: `raw` already parsed by the caller (`parse_message`, `headers_of`), read as is.
     """
     try:
-        msg = parse_message(raw)
-        headers = headers_of(msg)
+        msg, headers = parsed if parsed is not None else _parse(raw)
     except Exception as exc:  # the parser is lenient; this is for truly broken input
         return _result(Intent.UNCLEAR, [f"unparseable: {type(exc).__name__}"], "", None)
     costly = limits.over_limits(msg)
@@ -135,6 +139,11 @@ def classify(
         return _classify(msg, headers, sent_texts, today)
     except Exception as exc:  # a bug must never lose a reply: a person will look at it
         return _result(Intent.UNCLEAR, [f"internal-error: {type(exc).__name__}: {exc}"], "", None)
+
+
+def _parse(raw: bytes) -> tuple[Message, MessageHeaders]:
+    msg = parse_message(raw)
+    return msg, headers_of(msg)
 
 
 def _classify(msg: Message, headers: MessageHeaders, sent_texts: Sequence[str],

@@ -23,8 +23,8 @@ def process(inbound_id: int) -> str:
 @app.task(name="intake.process_batch", soft_time_limit=300, time_limit=360)
 def process_many(inbound_ids: list[int]) -> int:
     """Idempotent like "intake.process"; a batch that fails is processed one message at a time.
-    Returns how many messages were acted on."""
-    return len(process_batch(inbound_ids))
+    Takes other waiting messages along (`fill`). Returns how many messages were acted on."""
+    return len(process_batch(inbound_ids, fill=True))
 
 
 @app.task(name="intake.poll")
