@@ -165,7 +165,9 @@ def one_process(url: str, mails: list[bytes], batch: int, profile: str | None) -
     return rate
 
 
-def storer(url: str, mails: list[bytes], tasks: Any, ready: Any, go: Any, report: Any) -> None:
+def storer(
+    url: str, mails: list[bytes], tasks: Any, ready: Any, go: Any, report: Any, finish: Any
+) -> None:
     """One delivering connection: store each reply in its own transaction, queue its task."""
     os.environ.update(environment(url))
     start_process()
@@ -180,9 +182,10 @@ def storer(url: str, mails: list[bytes], tasks: Any, ready: Any, go: Any, report
             inbound_id = ingest(session, raw, source="bench", now=datetime.now(UTC))
         tasks.put(inbound_id)
     report.put(("storer", time.process_time() - c0, {}))
+    finish.wait()  # connections open until PostgreSQL's CPU is read
 
 
-def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any) -> None:
+def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any, finish: Any) -> None:
     """One intake worker process: run the tasks as the Celery intake task does."""
     os.environ.update(environment(url))
     start_process()
@@ -196,17 +199,18 @@ def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any) -> None:
         for outcome in process_batch([inbound_id], fill=True):
             actions[outcome.action] = actions.get(outcome.action, 0) + 1
     report.put(("worker", time.process_time() - c0, actions))
+    finish.wait()
 
 
 def end_to_end(url: str, mails: list[bytes], storers: int, workers: int) -> float:
     """Phase 2; returns replies/s."""
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no pooled connection shared
     tasks, ready, report = ctx.Queue(), ctx.Queue(), ctx.Queue()
-    go = ctx.Event()
+    go, finish = ctx.Event(), ctx.Event()
     shares = [mails[i::storers] for i in range(storers)]
-    procs = [ctx.Process(target=storer, args=(url, share, tasks, ready, go, report))
+    procs = [ctx.Process(target=storer, args=(url, share, tasks, ready, go, report, finish))
              for share in shares]  # fmt: skip
-    procs += [ctx.Process(target=worker, args=(url, tasks, ready, go, report))
+    procs += [ctx.Process(target=worker, args=(url, tasks, ready, go, report, finish))
               for _ in range(workers)]  # fmt: skip
     for proc in procs:
         proc.start()
@@ -222,6 +226,7 @@ def end_to_end(url: str, mails: list[bytes], storers: int, workers: int) -> floa
     reports += [report.get(timeout=600) for _ in range(workers)]
     elapsed = time.perf_counter() - t0
     pg_cpu = backend_cpu(url) - pg0
+    finish.set()
     for proc in procs:
         proc.join(timeout=30)
     store_cpu = sum(cpu for kind, cpu, _ in reports if kind == "storer")
@@ -240,6 +245,18 @@ def end_to_end(url: str, mails: list[bytes], storers: int, workers: int) -> floa
         print(f"   ERROR: {signed} of {n} replies signed")
         return 0.0
     return rate
+
+
+def round_trip_cost(url: str, n: int = 2000) -> tuple[float, float]:
+    """CPU and wall microseconds of one `SELECT 1` round trip on this machine (psycopg alone):
+    the unit every statement pays, for comparing figures across machines."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
+        c0, t0 = time.process_time(), time.perf_counter()
+        for _ in range(n):
+            conn.execute("SELECT 1")
+        return 1e6 * (time.process_time() - c0) / n, 1e6 * (time.perf_counter() - t0) / n
 
 
 def main() -> None:
@@ -276,6 +293,8 @@ def main() -> None:
         first = replies_for(url, campaign_id, 0, args.replies)
         second = replies_for(url, campaign_id, args.replies, args.replies)
         print(f"{args.invitations:,} invitations stored in {time.perf_counter() - t0:.0f} s")
+        cpu_us, wall_us = round_trip_cost(url)
+        print(f"one SELECT 1 round trip here: {cpu_us:.0f} us CPU, {wall_us:.0f} us wall")
         one_process(url, first, args.batch, args.profile)
         rate = end_to_end(url, second, args.storers, args.workers)
         ok = rate >= 300

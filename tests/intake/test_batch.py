@@ -176,7 +176,10 @@ def test_a_task_leaves_the_messages_another_worker_holds(
     ids = _signers(world)
     with session_factory(db_url)() as other, other.begin():
         other.get(InboundMessage, ids[2], with_for_update=True)  # another worker's batch
+        own_held = process_batch([ids[2]], now=NOW, fill=True)  # not waited for
         outcomes = process_batch([ids[0]], now=NOW, fill=True)
+
+    assert [(o.inbound_id, o.state) for o in own_held] == [(ids[2], "missing-or-held")]
 
     assert [(o.inbound_id, o.action) for o in outcomes] == [(ids[0], "signed"), (ids[1], "signed")]
     world.session.expire_all()

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, insert, update
+from sqlalchemy import Connection, CursorResult, Table, insert, update
 from sqlalchemy.orm import Session
 
 from worker.core.audit_actions import AuditAction
@@ -83,7 +83,7 @@ def event(
     session.add(entry)
 
 
-def record_many(session: Session, entries: Sequence[dict[str, Any]]) -> None:
+def record_many(session: Session | Connection, entries: Sequence[dict[str, Any]]) -> None:
     """Many `record` calls as one INSERT (each entry holds `record`'s keyword arguments, its
     "action" an `AuditAction`).
 

@@ -63,7 +63,7 @@ def ingest(
     # 1. and 3. in one query: the same bytes, or else the earliest row with this Message-ID.
     message_id = clean.get("message_id")
     same = InboundMessage.sha256 == digest
-    found = session.execute(
+    found = session.connection().execute(  # Core: this runs for every message received
         select(InboundMessage.id, InboundMessage.sha256)
         .where(or_(same, InboundMessage.message_id == message_id) if message_id else same)
         .order_by(InboundMessage.id)
@@ -105,9 +105,10 @@ def _store_row(
     if earlier is not None:
         values["state"] = InboundState.DUPLICATE.value
         values["error"] = f"duplicate of inbound message {earlier} (same Message-ID)"
-    new_id = session.execute(_INSERT, values).scalar_one()
+    conn = session.connection()
+    new_id = conn.execute(_INSERT, values).scalar_one()
     audit.record_many(
-        session,
+        conn,
         [
             {
                 "actor": f"intake:{row_args['source']}",

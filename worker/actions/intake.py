@@ -104,20 +104,25 @@ def process_batch(
     try:
         with session_scope() as session:
             # 1.
+            # With `fill`, a message another worker's batch holds is skipped, not waited for:
+            # that batch acts on it (or, failing, processes it alone; else the sweep re-drives).
             rows = list(
                 session.scalars(
                     select(InboundMessage)
                     .where(InboundMessage.id.in_(ids))
                     .order_by(InboundMessage.id)
-                    .with_for_update()
+                    .with_for_update(skip_locked=fill)
                 )
             )
-            if fill and len(ids) < BATCH_SIZE:
-                rows = sorted([*rows, *_waiting(session, ids, BATCH_SIZE - len(ids))], key=_id)
-                ids = sorted({*ids, *(row.id for row in rows)})
             stored = [row for row in rows if row.state == InboundState.STORED.value]
-            if not stored:  # all taken along by earlier batches: nothing to read or write
+            if not stored:  # taken along by other batches: nothing to read or write
                 return [_not_stored(inbound_id, rows) for inbound_id in ids]
+            if fill:
+                more = (
+                    _waiting(session, ids, BATCH_SIZE - len(ids)) if len(ids) < BATCH_SIZE else []
+                )
+                rows, stored = sorted([*rows, *more], key=_id), sorted([*stored, *more], key=_id)
+                ids = [row.id for row in rows]  # never one another batch holds
             with Prefetched(session, stored) as lookups, OutboxBuffer(session):
                 # 2.
                 for inbound_id in ids:
@@ -165,8 +170,8 @@ def _waiting(session: Session, taken: Sequence[int], limit: int) -> list[Inbound
 def _not_stored(inbound_id: int, rows: Sequence[InboundMessage]) -> Outcome:
     """What `process_reply` answers for a message that is gone or no longer `stored`."""
     row = next((r for r in rows if r.id == inbound_id), None)
-    if row is None:
-        return Outcome(inbound_id, "missing", "none")
+    if row is None:  # gone, or held by another batch (`fill` skips locked rows)
+        return Outcome(inbound_id, "missing-or-held", "none")
     return Outcome(inbound_id, row.state, "already-processed", row.invitation_id)
 
 
@@ -216,6 +221,4 @@ def start_lmtp(
 
     sessions = session_factory()
     domains = domains_reader(sessions, get_settings().lmtp_domains)  # others are refused
-    return start_listener(
-        sessions, host, port, store=ingest, on_stored=on_stored, domains=domains
-    )
+    return start_listener(sessions, host, port, store=ingest, on_stored=on_stored, domains=domains)
