@@ -141,6 +141,46 @@ def test_lmtp_accepts_only_our_domains(world: World, sessions: sessionmaker[Sess
     assert foreign.startswith("550") and "elsewhere.example" in foreign
 
 
+def test_lmtp_reads_our_domains_once_yet_accepts_a_new_campaign_at_once(
+    world: World, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every RCPT asks which domains are ours; the answer is reused, but a domain it does not
+    hold is asked again before a 550, so a campaign loaded a moment ago is not refused."""
+    from support.dovecot import free_port
+    from support.hostile_run import lmtp_deliver
+
+    from worker.actions import mail_domains
+    from worker.mail.lmtp import start_listener
+
+    reads: list[str] = []
+    real = mail_domains.receiving_domains
+
+    def counted(session: Session, configured: str = "") -> set[str]:
+        reads.append(configured)
+        return real(session, configured)
+
+    monkeypatch.setattr(mail_domains, "receiving_domains", counted)
+    port = free_port()
+    controller = start_listener(sessions, "127.0.0.1", port, store=ingest,
+                                domains=mail_domains.domains_reader(sessions))
+    raw = b"From: a@b.example\r\nSubject: hi\r\n\r\nhello\r\n"
+    try:
+        first = [lmtp_deliver(port, raw + str(i).encode(), "signon@hrn.example")
+                 for i in range(3)]
+        reads_before = len(reads)
+        definition = dict(world.campaign.definition)
+        definition["sender"] = {**definition["sender"], "reply_domain": "new.example"}
+        world.campaign.definition = definition
+        world.session.commit()
+        new = lmtp_deliver(port, raw + b"new", "signon@new.example")
+    finally:
+        controller.stop()
+    assert all(answer.startswith("250") for answer in first)
+    assert reads_before == 1
+    assert new.startswith("250"), new
+    assert len(reads) == 2
+
+
 @ON_POSTGRES
 def test_a_row_the_database_refuses_is_quarantined_and_lmtp_still_answers_250(
     world: World, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch

@@ -118,7 +118,7 @@ def deliver_lmtp(sessions: sessionmaker[Session], messages: list[Hostile], now: 
 
     port = free_port()
     controller = start_listener(sessions, "127.0.0.1", port, store=ingest, clock=lambda: now,
-                                domains=lambda: {"hrn.example"})
+                                domains=lambda fresh=False: {"hrn.example"})
     try:
         for message in messages:
             counts.sent += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,16 +21,28 @@ def receiving_domains(session: Session, configured: str = "") -> set[str]:
     return domains
 
 
-def domains_reader(sessions: sessionmaker[Session], configured: str = "") -> _Reader:
-    """A callable for the LMTP listener: the current domains, read fresh at each call."""
-    return _Reader(sessions, configured)
+def domains_reader(
+    sessions: sessionmaker[Session], configured: str = "", ttl: float = 30.0
+) -> _Reader:
+    """A callable for the LMTP listener: the current domains. An answer is reused for `ttl`
+    seconds (every RCPT asks, and reading every campaign definition each time cost more than
+    storing the message); `fresh=True` reads again, which the listener does before refusing
+    a domain, so a campaign created a moment ago is never refused."""
+    return _Reader(sessions, configured, ttl)
 
 
 class _Reader:
-    def __init__(self, sessions: sessionmaker[Session], configured: str) -> None:
+    def __init__(self, sessions: sessionmaker[Session], configured: str, ttl: float) -> None:
         self.sessions = sessions
         self.configured = configured
+        self.ttl = ttl
+        self._known: tuple[float, set[str]] | None = None
 
-    def __call__(self) -> set[str]:
+    def __call__(self, *, fresh: bool = False) -> set[str]:
+        known = self._known
+        if not fresh and known is not None and time.monotonic() - known[0] < self.ttl:
+            return known[1]
         with self.sessions() as session:
-            return receiving_domains(session, self.configured)
+            domains = receiving_domains(session, self.configured)
+        self._known = (time.monotonic(), domains)
+        return domains

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from aiosmtpd.controller import Controller
@@ -31,6 +31,12 @@ def with_envelope(raw: bytes, recipients: list[str]) -> bytes:
     return lines + raw
 
 
+class Domains(Protocol):
+    """The recipient domains we receive mail for; may answer from a cache unless `fresh`."""
+
+    def __call__(self, *, fresh: bool = False) -> Collection[str]: ...
+
+
 class IntakeHandler:
     """aiosmtpd handler: DATA stores the message once, then answers once per recipient."""
 
@@ -40,7 +46,7 @@ class IntakeHandler:
         store: Ingest,
         on_stored: Callable[[list[int]], None] | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        domains: Callable[[], Collection[str]] | None = None,
+        domains: Domains | None = None,
     ) -> None:
         self.domains = domains  # None: any domain (tests); the service passes ours
         self.sessions = sessions
@@ -54,12 +60,14 @@ class IntakeHandler:
         if "\r" in address or "\n" in address or "@" not in address:
             return f"550 5.1.3 <{address}>: not a mailbox address"
         if self.domains is not None:
+            domain = address.rsplit("@", 1)[-1].strip(">").lower()
             try:
                 ours = await asyncio.to_thread(self.domains)
+                if domain not in {d.lower() for d in ours}:  # asked again before refusing
+                    ours = await asyncio.to_thread(self.domains, fresh=True)
             except Exception:  # database down: the MTA retries later
                 log.exception("lmtp.domains_unavailable")
                 return "451 4.3.0 cannot check the recipient now; try again later"
-            domain = address.rsplit("@", 1)[-1].strip(">").lower()
             if domain not in {d.lower() for d in ours}:
                 return f"550 5.1.2 <{address}>: we do not receive mail for {domain}"
         envelope.rcpt_tos.append(address)
@@ -118,7 +126,7 @@ def start_listener(
     store: Ingest,
     on_stored: Callable[[list[int]], None] | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    domains: Callable[[], Collection[str]] | None = None,
+    domains: Domains | None = None,
 ) -> LMTPController:
     """Start listening (in a background thread); call `.stop()` to end it.
 
