@@ -1,7 +1,7 @@
 """Reply intake throughput on PostgreSQL: store and process replies, as the service does.
 
     .venv/bin/python bench/intake.py [--invitations 100000] [--replies 1000]
-                                     [--storers 2] [--workers 2]
+                                     [--connections 4] [--workers 2]
 
 A campaign of `--invitations` invited contacts (so lookups run against big tables), and
 signature replies written the way mail clients write them (From the contact, To the
@@ -11,13 +11,14 @@ invitation's reply address, quoting nothing). Two phases, each on its own invita
    the IMAP poller do), `--batch` at a time, then process them as one "intake.process_batch"
    task does (`process_batch`: one transaction; match, verify, classify, sign, acknowledge).
    Prints SQL statements and commits per reply, and where this process's CPU went.
-2. **end to end** (the target): `--storers` processes deliver the replies concurrently (each
-   stored in its own transaction and handed on as one task, as the LMTP listener does for each
-   delivery) while `--workers` processes run those tasks (`process_batch(ids, fill=True)`,
-   as the Celery intake task does: a task takes other waiting messages along). The hand-over
-   is a multiprocessing queue standing in for the broker; acknowledgements are published to an
-   in-memory broker. Timed from the first delivery to the last reply processed; start-up is
-   outside the window. Prints replies/s and the CPU of every process and of PostgreSQL.
+2. **end to end** (the target): an MTA delivers the replies over LMTP (`--connections`
+   client processes, one message per transaction) to the real listener (`outreach intake
+   lmtp`: each delivery stored in its own transaction, then handed on as one task) while
+   `--workers` processes run those tasks (`process_batch(ids, fill=True)`, as the Celery
+   intake task does: a task takes other waiting messages along). A multiprocessing queue
+   stands in for the broker; acknowledgements are published to an in-memory broker. Timed
+   from the first delivery to the last reply processed; start-up is outside the window.
+   Prints replies/s and the CPU of the listener, the workers, PostgreSQL and the MTA.
 
 Target: >= 300 replies/s end to end. Exits 1 when missed.
 """
@@ -28,9 +29,12 @@ import argparse
 import cProfile
 import multiprocessing
 import os
+import smtplib
+import socket
 import sys
 import time
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -165,24 +169,40 @@ def one_process(url: str, mails: list[bytes], batch: int, profile: str | None) -
     return rate
 
 
-def storer(
-    url: str, mails: list[bytes], tasks: Any, ready: Any, go: Any, report: Any, finish: Any
-) -> None:
-    """One delivering connection: store each reply in its own transaction, queue its task."""
+def listener(url: str, port: int, tasks: Any, ready: Any, report: Any, finish: Any) -> None:
+    """`outreach intake lmtp`: the LMTP listener, storing each delivery in its own transaction
+    and handing it on as one task (here onto the queue that stands in for the broker)."""
     os.environ.update(environment(url))
     start_process()
-    from worker.actions.ingest import ingest
-    from worker.db import session_scope
+    from worker.actions.intake import start_lmtp
 
+    def hand_on(ids: list[int]) -> None:
+        for inbound_id in ids:
+            tasks.put(inbound_id)
+
+    controller = start_lmtp("127.0.0.1", port, on_stored=hand_on)
+    c0 = time.process_time()
+    ready.put(os.getpid())
+    finish.wait()  # set once every delivery was answered and PostgreSQL's CPU was read
+    report.put(("listener", time.process_time() - c0, {}))
+    controller.stop()
+
+
+def mta(port: int, mails: list[bytes], ready: Any, go: Any, report: Any) -> None:
+    """One connection of the MTA: delivers its share over LMTP, one message per transaction,
+    on a connection it keeps (as Postfix's lmtp client does)."""
     ready.put(os.getpid())
     go.wait()
     c0 = time.process_time()
-    for raw in mails:
-        with session_scope(url) as session:
-            inbound_id = ingest(session, raw, source="bench", now=datetime.now(UTC))
-        tasks.put(inbound_id)
-    report.put(("storer", time.process_time() - c0, {}))
-    finish.wait()  # connections open until PostgreSQL's CPU is read
+    refused = 0
+    with smtplib.LMTP("127.0.0.1", port) as lmtp:
+        for raw in mails:
+            rcpt = str(message_from_bytes(raw)["To"])
+            try:
+                lmtp.sendmail("mta@bench.example", [rcpt], raw)
+            except smtplib.SMTPException:
+                refused += 1
+    report.put(("mta", time.process_time() - c0, {"refused": refused} if refused else {}))
 
 
 def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any, finish: Any) -> None:
@@ -202,14 +222,17 @@ def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any, finish: Any) 
     finish.wait()
 
 
-def end_to_end(url: str, mails: list[bytes], storers: int, workers: int) -> float:
+def end_to_end(url: str, mails: list[bytes], connections: int, workers: int) -> float:
     """Phase 2; returns replies/s."""
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no pooled connection shared
     tasks, ready, report = ctx.Queue(), ctx.Queue(), ctx.Queue()
     go, finish = ctx.Event(), ctx.Event()
-    shares = [mails[i::storers] for i in range(storers)]
-    procs = [ctx.Process(target=storer, args=(url, share, tasks, ready, go, report, finish))
-             for share in shares]  # fmt: skip
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    procs = [ctx.Process(target=listener, args=(url, port, tasks, ready, report, finish))]
+    procs += [ctx.Process(target=mta, args=(port, mails[i::connections], ready, go, report))
+              for i in range(connections)]  # fmt: skip
     procs += [ctx.Process(target=worker, args=(url, tasks, ready, go, report, finish))
               for _ in range(workers)]  # fmt: skip
     for proc in procs:
@@ -220,26 +243,28 @@ def end_to_end(url: str, mails: list[bytes], storers: int, workers: int) -> floa
     pg0 = backend_cpu(url)
     t0 = time.perf_counter()
     go.set()
-    reports = [report.get(timeout=600) for _ in range(storers)]
+    reports = [report.get(timeout=600) for _ in range(connections)]
     for _ in range(workers):
-        tasks.put(None)  # after every task: FIFO
+        tasks.put(None)  # after every task (FIFO): each delivery was handed on before its 250
     reports += [report.get(timeout=600) for _ in range(workers)]
     elapsed = time.perf_counter() - t0
     pg_cpu = backend_cpu(url) - pg0
     finish.set()
+    reports.append(report.get(timeout=60))
     for proc in procs:
         proc.join(timeout=30)
-    store_cpu = sum(cpu for kind, cpu, _ in reports if kind == "storer")
-    work_cpu = sum(cpu for kind, cpu, _ in reports if kind == "worker")
+    cpu = {kind: sum(c for k, c, _ in reports if k == kind) for kind in ("listener", "worker")}
+    mta_cpu = sum(c for k, c, _ in reports if k == "mta")
     actions: dict[str, int] = {}
     for _, _, found in reports:
         for action, count in found.items():
             actions[action] = actions.get(action, 0) + count
     rate = n / elapsed
-    print(f"2. end to end: {n} replies, {storers} delivering + {workers} worker processes, in "
-          f"{elapsed:.1f} s: {rate:.0f} replies/s; CPU per reply: storing "
-          f"{1000 * store_cpu / n:.1f} ms, workers {1000 * work_cpu / n:.1f} ms, PostgreSQL "
-          f"{1000 * pg_cpu / n:.1f} ms; outcomes {actions}")  # fmt: skip
+    print(f"2. end to end: {n} replies delivered over LMTP ({connections} connections) to the "
+          f"listener, {workers} worker processes, in {elapsed:.1f} s: {rate:.0f} replies/s; "
+          f"CPU per reply: listener {1000 * cpu['listener'] / n:.1f} ms, workers "
+          f"{1000 * cpu['worker'] / n:.1f} ms, PostgreSQL {1000 * pg_cpu / n:.1f} ms (the MTA's "
+          f"clients: {1000 * mta_cpu / n:.1f} ms); outcomes {actions}")  # fmt: skip
     signed = actions.get("signed", 0)
     if signed != n:
         print(f"   ERROR: {signed} of {n} replies signed")
@@ -266,7 +291,9 @@ def main() -> None:
     parser.add_argument(
         "--batch", type=int, default=BATCH_SIZE, help="stored messages per task in phase 1"
     )
-    parser.add_argument("--storers", type=int, default=2, help="delivering processes (phase 2)")
+    parser.add_argument(
+        "--connections", type=int, default=4, help="the MTA's parallel LMTP connections (phase 2)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="worker processes (phase 2)")
     parser.add_argument(
         "--profile", metavar="FILE", help="cProfile of phase 1's processing (not storing)"
@@ -296,7 +323,7 @@ def main() -> None:
         cpu_us, wall_us = round_trip_cost(url)
         print(f"one SELECT 1 round trip here: {cpu_us:.0f} us CPU, {wall_us:.0f} us wall")
         one_process(url, first, args.batch, args.profile)
-        rate = end_to_end(url, second, args.storers, args.workers)
+        rate = end_to_end(url, second, args.connections, args.workers)
         ok = rate >= 300
         load = Path("/proc/loadavg").read_text().split()[:3]
         print(f"target >= 300 replies/s end to end: {'PASS' if ok else 'FAIL'}; "
