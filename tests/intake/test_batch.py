@@ -13,7 +13,7 @@ from worker.actions.intake import enqueue, process_batch, process_now
 from worker.core.states import InboundState, InvitationState, SignatureState
 from worker.db import get_engine, session_factory
 from worker.mail.outgoing import prepare_contact_email
-from worker.models import InboundMessage, OutboundMessage, Signature
+from worker.models import AuditLog, InboundMessage, OutboundMessage, Signature
 
 from .conftest import NOW, RecordingPublisher, World, reply_to
 
@@ -212,3 +212,40 @@ def test_a_batch_writes_its_acknowledgements_in_one_insert(
     # the organisations' signatures are read once, up front, not once per reply
     assert len([s for s in statements if s.startswith("SELECT signature")]) == 1
     assert len(published.sent) == 1 and len(published.sent[0][1][0]) == 3
+
+
+@pytest.mark.parametrize("mode", ["one-by-one", "batch"])
+def test_a_name_asked_later_in_the_same_batch_renames_the_new_signature(
+    world: World, published: RecordingPublisher, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """A colleague answers the forwarded invitation too, from the organisation's domain, with
+    the name to print: the second reply finds the signature the first made earlier in the same
+    batch (read up front, then kept by the batch), without failing over to one at a time."""
+    invitation = world.sent(GREEN).raw or b""
+    ids = [
+        world.deliver(reply_to(invitation, "Yes, we sign.", sender=GREEN)),
+        world.deliver(
+            reply_to(
+                invitation,
+                'We sign. Please use the name "Green Action Japan".',
+                sender="director@green.example",
+            )
+        ),
+    ]
+    world.session.commit()
+    if mode == "batch":
+        monkeypatch.setattr(intake, "process_now", lambda *a, **k: pytest.fail("fell back"))
+
+    actions = _process([i for i in ids if i is not None], mode)
+
+    assert actions == ["signed", "renamed"]
+    world.session.expire_all()
+    signature = world.session.scalars(select(Signature)).one()
+    assert signature.state == SignatureState.ACTIVE.value
+    assert signature.listed_name_en == "Green Action Japan"
+    trail = world.session.scalars(
+        select(AuditLog.action)
+        .where(AuditLog.entity == "signature", AuditLog.entity_id == signature.id)
+        .order_by(AuditLog.id)
+    ).all()
+    assert trail == ["signed", "renamed"]

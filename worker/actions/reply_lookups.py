@@ -7,6 +7,12 @@ tokens, contacts or the outbox rows that exist, so a prefetched answer stays tru
 whole transaction, except where an earlier reply of the batch queued a new outbox row (an
 acknowledgement, a late reply): questions about such a row's Message-ID or invitation are
 asked again, so a batch reads exactly what its replies processed one by one would read.
+Rows the batch holds unwritten (`outbox_buffer`) are written before such a question.
+
+Acting reads two more things per reply, which a batch also reads once up front and keeps on
+the session while it runs: the organisations' signature rows (`worker.signatures`) and which
+addresses are suppressed (`suppression.index_suppressed`); the one place that writes each
+keeps its index true.
 """
 
 from __future__ import annotations
