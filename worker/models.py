@@ -131,6 +131,7 @@ class Invitation(Base):
         # The due-scan reads only pending rows, or invited rows short of a reminder number.
         Index("ix_invitation_due", "campaign_id", "state", "reminders_sent"),
         Index("ix_invitation_dispatch", "dispatch_until"),  # handed out and not yet taken
+        Index("ix_invitation_contact", "contact_id"),  # a reply found by its sender's address
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -31,17 +31,19 @@ def _plan(session: Session, stmt: Any) -> str:
     return "\n".join(r[0] for r in session.execute(text("EXPLAIN " + sql)))
 
 
-def _unbounded_scans(plan: str) -> list[str]:
+def _unbounded_scans(plan: str, tables: tuple[str, ...] = BIG_TABLES) -> list[str]:
     """Scans of a big table that read all of it: a Seq Scan, or an index scan without a
     condition on the index (a full walk of the index)."""
     lines = [line.strip() for line in plan.splitlines()]
     found = []
     for i, line in enumerate(lines):
-        table = next((t for t in BIG_TABLES if f" on {t} " in line + " "), None)
+        table = next((t for t in tables if f" on {t} " in line + " "), None)
         if table is None or "Scan" not in line:
             continue
         bounded = any(
-            lines[j].startswith("Index Cond") for j in range(i + 1, min(i + 3, len(lines)))
+            # a Bitmap Heap Scan rechecks what its Bitmap Index Scan (an Index Cond) found
+            lines[j].startswith(("Index Cond", "Recheck Cond"))
+            for j in range(i + 1, min(i + 3, len(lines)))
         )
         if "Seq Scan" in line or not bounded:
             found.append(line)
@@ -98,4 +100,89 @@ def test_the_due_scan_redrive_and_intake_lookups_use_indexes(session: Session) -
         rows = session.connection().exec_driver_sql("EXPLAIN " + sql, params)
         plan_text = "\n".join(r[0] for r in rows)
         assert _unbounded_scans(plan_text) == [], plan_text
+        session.rollback()
+
+
+INTAKE_TABLES = (*BIG_TABLES, "inbound_message", "signature", "suppression", "audit_log")
+
+
+def test_every_query_of_an_intake_batch_uses_an_index(session: Session) -> None:
+    """Replies to a 3,000-invitation campaign (its invitations sent) beside 3,000 older
+    processed messages, stored
+    and processed as the intake task does (a batch that takes the waiting ones along): each
+    SELECT it runs is planned on an index (the stored ones: the partial ix_inbound_stored)."""
+    from email.message import EmailMessage
+
+    from sqlalchemy import event, insert, update
+
+    from worker.actions.ingest import ingest
+    from worker.actions.intake import process_batch
+    from worker.core.tokens import make_token
+    from worker.models import InboundMessage
+    from worker.settings import get_settings
+
+    now = datetime.now(UTC)
+    cid = bulk_campaign(session, 3000, slug="explain-intake", now=now)
+    session.execute(
+        insert(InboundMessage),
+        [
+            {"sha256": f"{i:064x}", "raw": b"x", "source": "old", "state": "processed",
+             "received_at": now - timedelta(days=1)}
+            for i in range(3000)
+        ],
+    )  # fmt: skip
+    session.execute(
+        insert(OutboundMessage),
+        [
+            {"campaign_id": cid, "contact_id": contact_id, "invitation_id": inv_id,
+             "kind": "invitation", "dedupe_key": f"{cid}:{contact_id}:invitation:0",
+             "message_id": f"<invitation.0.{inv_id}@hrn.example>", "envelope_from": "b@x",
+             "raw": b"x", "state": "sent"}
+            for inv_id, contact_id in session.execute(
+                select(Invitation.id, Invitation.contact_id).where(Invitation.campaign_id == cid)
+            ).all()
+        ],
+    )  # fmt: skip
+    secret = get_settings().secret()
+    emails = session.execute(
+        select(Invitation.id, Contact.email)
+        .join(Contact, Contact.id == Invitation.contact_id)
+        .where(Invitation.campaign_id == cid)
+        .order_by(Invitation.id)
+        .limit(5)
+    ).all()
+    ids = []
+    for inv_id, email in emails:
+        token = make_token(secret, "explain-intake", email)
+        session.execute(update(Invitation).where(Invitation.id == inv_id).values(token=token))
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = email, f"signon+{token}@hrn.example", "Re: letter"
+        msg["Message-ID"] = f"<{inv_id}@{email.split('@')[1]}>"
+        msg.set_content("We sign.")
+        ids.append(ingest(session, msg.as_bytes(), source="test", now=now))
+    session.commit()
+    session.execute(text("ANALYZE"))
+    session.commit()
+    captured: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            captured.append((statement, params))
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        outcomes = process_batch([ids[0]], now=now, fill=True)
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert [o.action for o in outcomes] == ["signed"] * 5
+    assert len(captured) >= 8
+    for sql, params in captured:
+        session.execute(text("SET LOCAL enable_seqscan = off"))
+        rows = session.connection().exec_driver_sql("EXPLAIN " + sql, params)
+        plan_text = "\n".join(r[0] for r in rows)
+        scans = [
+            s for s in _unbounded_scans(plan_text, INTAKE_TABLES) if "ix_inbound_stored" not in s
+        ]
+        assert scans == [], f"{sql}\n{plan_text}"
         session.rollback()

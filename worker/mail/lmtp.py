@@ -82,18 +82,20 @@ class IntakeHandler:
             log.exception("lmtp.store_failed", recipients=recipients)
             reply = f"451 4.3.0 not stored ({type(exc).__name__}); try again later"
             return "\r\n".join(reply for _ in recipients)
-        if new_id is not None and self.on_stored is not None:
-            try:
-                await asyncio.to_thread(self.on_stored, [new_id])
-            except Exception:  # stored is what counts; the poll sweep enqueues it later
-                log.exception("lmtp.enqueue_failed", inbound_id=new_id)
         what = f"stored as {new_id}" if new_id is not None else "already received"
         # LMTP (RFC 2033): one reply per accepted recipient, in RCPT order.
         return "\r\n".join(f"250 2.0.0 <{r}> {what}" for r in recipients)
 
     def _store(self, raw: bytes) -> int | None:
+        """Store (committed), then hand the new message on, in one trip to a thread."""
         with self.sessions.begin() as session:
-            return self.store(session, raw, source="lmtp", now=self.clock())
+            new_id = self.store(session, raw, source="lmtp", now=self.clock())
+        if new_id is not None and self.on_stored is not None:
+            try:
+                self.on_stored([new_id])
+            except Exception:  # stored is what counts; the poll sweep enqueues it later
+                log.exception("lmtp.enqueue_failed", inbound_id=new_id)
+        return new_id
 
 
 # RFC 5321 allows 998 characters a line; real mail (and attackers) send far longer ones. A

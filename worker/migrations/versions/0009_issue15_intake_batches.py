@@ -1,4 +1,6 @@
-"""issue15 intake batches: a partial index on the messages waiting to be processed
+"""issue15 intake batches: a partial index on the messages waiting to be processed, and
+the invitations of a contact (a reply found by its sender joins them: at 100k invitations
+the join walked the whole table)
 
 Revision ID: 0009
 Revises: 0008
@@ -23,7 +25,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'stored'"),
         sqlite_where=sa.text("state = 'stored'"),
     )
+    op.create_index("ix_invitation_contact", "invitation", ["contact_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_invitation_contact", table_name="invitation")
     op.drop_index("ix_inbound_stored", table_name="inbound_message")
