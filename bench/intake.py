@@ -13,7 +13,8 @@ invitation's reply address, quoting nothing). Two phases, each on its own invita
    Prints SQL statements and commits per reply, and where this process's CPU went.
 2. **end to end** (the target): an MTA delivers the replies over LMTP (`--connections`
    client processes, one message per transaction) to the real listener (`outreach intake
-   lmtp`: each delivery stored in its own transaction, then handed on as one task) while
+   lmtp`: each delivery stored in its own transaction; what it stored in the last 50 ms is
+   handed on as one task) while
    `--workers` processes run those tasks (`process_batch(ids, fill=True)`, as the Celery
    intake task does: a task takes other waiting messages along). A multiprocessing queue
    stands in for the broker; acknowledgements are published to an in-memory broker. Timed
@@ -169,23 +170,26 @@ def one_process(url: str, mails: list[bytes], batch: int, profile: str | None) -
     return rate
 
 
-def listener(url: str, port: int, tasks: Any, ready: Any, report: Any, finish: Any) -> None:
+def listener(
+    url: str, port: int, tasks: Any, ready: Any, report: Any, drain: Any, finish: Any
+) -> None:
     """`outreach intake lmtp`: the LMTP listener, storing each delivery in its own transaction
-    and handing it on as one task (here onto the queue that stands in for the broker)."""
+    and handing on what it stored in the last 50 ms as one task (here onto the queue that
+    stands in for the broker)."""
     os.environ.update(environment(url))
     start_process()
     from worker.actions.intake import start_lmtp
 
     def hand_on(ids: list[int]) -> None:
-        for inbound_id in ids:
-            tasks.put(inbound_id)
+        tasks.put(ids)  # one task, as `enqueue` sends one "intake.process_batch" per group
 
     controller = start_lmtp("127.0.0.1", port, on_stored=hand_on)
     c0 = time.process_time()
     ready.put(os.getpid())
-    finish.wait()  # set once every delivery was answered and PostgreSQL's CPU was read
+    drain.wait()  # every delivery was answered
+    controller.stop()  # hands on what is still gathered
     report.put(("listener", time.process_time() - c0, {}))
-    controller.stop()
+    finish.wait()  # connections open until PostgreSQL's CPU is read
 
 
 def mta(port: int, mails: list[bytes], ready: Any, go: Any, report: Any) -> None:
@@ -215,8 +219,8 @@ def worker(url: str, tasks: Any, ready: Any, go: Any, report: Any, finish: Any) 
     go.wait()
     c0 = time.process_time()
     actions: dict[str, int] = {}
-    while (inbound_id := tasks.get()) is not None:
-        for outcome in process_batch([inbound_id], fill=True):
+    while (ids := tasks.get()) is not None:
+        for outcome in process_batch(ids, fill=True):
             actions[outcome.action] = actions.get(outcome.action, 0) + 1
     report.put(("worker", time.process_time() - c0, actions))
     finish.wait()
@@ -230,7 +234,8 @@ def end_to_end(url: str, mails: list[bytes], connections: int, workers: int) -> 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    procs = [ctx.Process(target=listener, args=(url, port, tasks, ready, report, finish))]
+    drain = ctx.Event()
+    procs = [ctx.Process(target=listener, args=(url, port, tasks, ready, report, drain, finish))]
     procs += [ctx.Process(target=mta, args=(port, mails[i::connections], ready, go, report))
               for i in range(connections)]  # fmt: skip
     procs += [ctx.Process(target=worker, args=(url, tasks, ready, go, report, finish))
@@ -244,13 +249,14 @@ def end_to_end(url: str, mails: list[bytes], connections: int, workers: int) -> 
     t0 = time.perf_counter()
     go.set()
     reports = [report.get(timeout=600) for _ in range(connections)]
+    drain.set()  # every delivery answered: the listener hands on what it still gathers
+    reports.append(report.get(timeout=60))
     for _ in range(workers):
-        tasks.put(None)  # after every task (FIFO): each delivery was handed on before its 250
+        tasks.put(None)  # after every task (FIFO)
     reports += [report.get(timeout=600) for _ in range(workers)]
     elapsed = time.perf_counter() - t0
     pg_cpu = backend_cpu(url) - pg0
     finish.set()
-    reports.append(report.get(timeout=60))
     for proc in procs:
         proc.join(timeout=30)
     cpu = {kind: sum(c for k, c, _ in reports if k == kind) for kind in ("listener", "worker")}

@@ -340,3 +340,30 @@ def test_lmtp_delivery_ends_like_imap_and_answers_each_recipient(
         )
         == 1
     )
+
+
+def test_the_service_listener_hands_deliveries_on_in_groups(world: World) -> None:
+    """`outreach intake lmtp` (start_lmtp): deliveries close together become one task, each
+    stored message in exactly one, and stopping hands on what was still gathered."""
+    from support.hostile_run import lmtp_deliver
+
+    from worker.actions.intake import start_lmtp
+
+    groups: list[list[int]] = []
+    port = free_port()
+    listening = start_lmtp("127.0.0.1", port, on_stored=groups.append, gather=30.0)
+    raws = [
+        reply_to(world.sent(a).raw or b"", "Yes, we sign.", sender=a)
+        for a in ("info@green.example", "office@kyoto-peace.example", "forestwatch@gmail.com")
+    ]
+    try:
+        answers = [lmtp_deliver(port, raw, "signon@hrn.example") for raw in raws]
+        assert groups == []  # gathered for up to 30 s: nothing handed on yet
+    finally:
+        listening.stop()
+    assert all(a.startswith("250") for a in answers), answers
+    world.session.rollback()
+    stored = world.session.scalars(
+        select(InboundMessage.id).where(InboundMessage.source == "lmtp").order_by(InboundMessage.id)
+    ).all()
+    assert groups == [list(stored)] and len(stored) == 3

@@ -80,6 +80,19 @@ def targets_of(session: Session, campaign_id: int) -> list[Target]:
     return found
 
 
+class FixedDomains:
+    """The LMTP listener's `domains`, fixed."""
+
+    def __init__(self, domains: set[str]) -> None:
+        self.domains = domains
+
+    def __call__(self, *, fresh: bool = False) -> set[str]:
+        return self.domains
+
+    def peek(self) -> set[str]:
+        return self.domains
+
+
 def lmtp_deliver(port: int, raw: bytes, rcpt: str) -> str:
     """One LMTP transaction as an MTA runs it (dot-stuffed, CRLF); the final reply line."""
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
@@ -118,7 +131,7 @@ def deliver_lmtp(sessions: sessionmaker[Session], messages: list[Hostile], now: 
 
     port = free_port()
     controller = start_listener(sessions, "127.0.0.1", port, store=ingest, clock=lambda: now,
-                                domains=lambda fresh=False: {"hrn.example"})
+                                domains=FixedDomains({"hrn.example"}))
     try:
         for message in messages:
             counts.sent += 1

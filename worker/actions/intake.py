@@ -212,13 +212,42 @@ def poll_once(on_stored: Callable[[list[int]], None] | None = enqueue) -> PollRe
     return poll_mailbox(target, session_factory(), store=ingest, on_stored=on_stored)
 
 
+# The LMTP listener hands its deliveries on in groups gathered over this long (at most
+# BATCH_SIZE): a reply waits this much longer, and a busy listener queues one task per group.
+GATHER_SECONDS = 0.05
+
+
 def start_lmtp(
-    host: str, port: int, on_stored: Callable[[list[int]], None] | None = enqueue
+    host: str,
+    port: int,
+    on_stored: Callable[[list[int]], None] | None = enqueue,
+    gather: float = GATHER_SECONDS,
 ) -> Any:
-    """Start the LMTP listener in a background thread; call `.stop()` on the result."""
+    """Start the LMTP listener in a background thread; call `.stop()` on the result (which
+    hands on what was gathered). `gather` 0: each delivery is handed on at once."""
+    from worker.actions.gathered import Gathered
     from worker.actions.mail_domains import domains_reader
     from worker.mail.lmtp import start_listener
 
     sessions = session_factory()
     domains = domains_reader(sessions, get_settings().lmtp_domains)  # others are refused
-    return start_listener(sessions, host, port, store=ingest, on_stored=on_stored, domains=domains)
+    gathered = (
+        Gathered(on_stored, size=BATCH_SIZE, wait=gather) if on_stored and gather > 0 else None
+    )
+    controller = start_listener(
+        sessions, host, port, store=ingest, on_stored=gathered or on_stored, domains=domains
+    )
+    return _Listening(controller, gathered)
+
+
+class _Listening:
+    """The running listener; `stop` ends it, then hands on the ids still gathered."""
+
+    def __init__(self, controller: Any, gathered: Any) -> None:
+        self.controller = controller
+        self.gathered = gathered
+
+    def stop(self) -> None:
+        self.controller.stop()
+        if self.gathered is not None:
+            self.gathered.close()

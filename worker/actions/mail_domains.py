@@ -38,10 +38,15 @@ class _Reader:
         self.ttl = ttl
         self._known: tuple[float, set[str]] | None = None
 
-    def __call__(self, *, fresh: bool = False) -> set[str]:
+    def peek(self) -> set[str] | None:
+        """The answer held, while it is fresh; None when the next call must read."""
         known = self._known
-        if not fresh and known is not None and time.monotonic() - known[0] < self.ttl:
-            return known[1]
+        return known[1] if known is not None and time.monotonic() - known[0] < self.ttl else None
+
+    def __call__(self, *, fresh: bool = False) -> set[str]:
+        held = None if fresh else self.peek()
+        if held is not None:
+            return held
         with self.sessions() as session:
             domains = receiving_domains(session, self.configured)
         self._known = (time.monotonic(), domains)

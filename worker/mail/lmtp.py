@@ -32,9 +32,13 @@ def with_envelope(raw: bytes, recipients: list[str]) -> bytes:
 
 
 class Domains(Protocol):
-    """The recipient domains we receive mail for; may answer from a cache unless `fresh`."""
+    """The recipient domains we receive mail for; may answer from a cache unless `fresh`.
+    `peek` gives the cached answer without blocking (None: call), so a RCPT needs no trip
+    to a thread (one costs ~0.2 ms of CPU on a small VM)."""
 
     def __call__(self, *, fresh: bool = False) -> Collection[str]: ...
+
+    def peek(self) -> Collection[str] | None: ...
 
 
 class IntakeHandler:
@@ -62,7 +66,8 @@ class IntakeHandler:
         if self.domains is not None:
             domain = address.rsplit("@", 1)[-1].strip(">").lower()
             try:
-                ours = await asyncio.to_thread(self.domains)
+                held = self.domains.peek()
+                ours = held if held is not None else await asyncio.to_thread(self.domains)
                 if domain not in {d.lower() for d in ours}:  # asked again before refusing
                     ours = await asyncio.to_thread(self.domains, fresh=True)
             except Exception:  # database down: the MTA retries later
