@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 from worker.settings import get_settings
@@ -35,10 +37,37 @@ def _create(url: str) -> Engine:
             cursor.close()
 
         return engine
-    engine = create_engine(url, pool_pre_ping=True)
+    engine = create_engine(url)
     if url.startswith("postgresql"):
         event.listen(engine, "connect", _postgres_session_settings)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _pinger(engine.dialect))
     return engine
+
+
+# A pooled connection unused for this long is pinged before it is handed out (SQLAlchemy's
+# "pessimistic" recipe with a window): pool_pre_ping pinged at every checkout, a round trip per
+# transaction, which the LMTP listener paid once per delivery. A connection that died within
+# the window fails its first statement instead; SQLAlchemy then discards the pool, and the
+# task, delivery (451) or request is tried again.
+IDLE_BEFORE_PING = 5.0
+
+
+def _note_checkin(_dbapi_conn: Any, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _pinger(dialect: Any) -> Any:
+    def ping_if_idle(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in_at")
+        if since is not None and time.monotonic() - since < IDLE_BEFORE_PING:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool discards this connection and checks out another
+            raise DisconnectionError(f"connection unusable: {type(exc).__name__}") from exc
+
+    return ping_if_idle
 
 
 # Outbox rows hold each email's MIME bytes (some 20 kB): PostgreSQL compresses such values when
