@@ -359,12 +359,6 @@ class AuditLog(Base):
     signature_row: Mapped[Signature | None] = relationship(
         primaryjoin="and_(foreign(AuditLog.entity_id) == Signature.id, "
         "AuditLog.entity == 'signature')",
-        overlaps="inbound_row",
-    )
-    inbound_row: Mapped[InboundMessage | None] = relationship(
-        primaryjoin="and_(foreign(AuditLog.entity_id) == InboundMessage.id, "
-        "AuditLog.entity == 'inbound_message')",
-        overlaps="signature_row",
     )
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from worker.core.audit_actions import AuditAction
 from worker.core.states import S, check_transition
-from worker.models import AuditLog, InboundMessage, Signature
+from worker.models import AuditLog, Signature
 
 # What the functions below accept as an action: an AuditAction, so mypy finds any free string;
 # an unknown name raises ValueError too, before anything is written.
@@ -63,8 +63,8 @@ def event(
     """`record` something that happened to `row`: its table names the entity, its id the
     entity id, its `campaign_id` (unless one is given: a campaign row has none) the campaign.
 
-    A new signature or inbound message need not be flushed first: the entry holds the row and
-    the flush fills in its id (`AuditLog.signature_row`, `inbound_row`)."""
+    A new signature need not be flushed first: the entry holds the row and the flush fills in
+    its id (`AuditLog.signature_row`)."""
     entry = AuditLog(
         actor=actor,
         entity=type(row).__tablename__,
@@ -76,8 +76,6 @@ def event(
     )
     if row.id is None and isinstance(row, Signature):
         entry.signature_row = row
-    elif row.id is None and isinstance(row, InboundMessage):
-        entry.inbound_row = row
     else:
         entry.entity_id = row.id
     session.add(entry)

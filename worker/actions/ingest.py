@@ -22,6 +22,8 @@ from worker.models import InboundMessage
 log = structlog.get_logger(__name__)
 
 _MAX_SUBJECT = 2000
+_TABLE: Any = InboundMessage.__table__
+_INSERT = insert(_TABLE).returning(_TABLE.c.id)  # Core: storing runs for every message
 
 
 def ingest(
@@ -63,11 +65,12 @@ def ingest(
     # 1. and 3. in one query: the same bytes, or else the earliest row with this Message-ID.
     message_id = clean.get("message_id")
     same = InboundMessage.sha256 == digest
-    found = session.connection().execute(  # Core: this runs for every message received
+    earlier_rows = (
         select(InboundMessage.id, InboundMessage.sha256)
         .where(or_(same, InboundMessage.message_id == message_id) if message_id else same)
         .order_by(InboundMessage.id)
-    ).all()
+    )
+    found = session.connection().execute(earlier_rows).all()  # Core, as the INSERTs below
     if any(sha == digest for _, sha in found):
         return None
     earlier = found[0][0] if found else None
@@ -122,10 +125,6 @@ def _store_row(
         ],
     )  # fmt: skip
     return None if earlier is not None else int(new_id)
-
-
-_TABLE: Any = InboundMessage.__table__
-_INSERT = insert(_TABLE).returning(_TABLE.c.id)
 
 
 def _quarantine(session: Session, row_args: dict[str, Any], reason: str) -> int:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from worker.actions.gathered import Gathered
 from worker.actions.ingest import ingest
 from worker.actions.intake_failures import MAX_ATTEMPTS, record_processing_failure
 from worker.actions.outbox import publish_after_commit
@@ -83,9 +85,8 @@ def process_batch(
     published on commit. Same outcomes as `process_now` for each, in fewer round trips.
 
     `fill` (the intake task's way): take up to BATCH_SIZE messages, adding the oldest other
-    stored ones that no other worker holds. The LMTP listener queues one task per delivered
-    message; under load each task then processes a full batch, and the tasks of the messages
-    it took find them processed (one cheap query each).
+    stored ones that no other worker holds. Under load each task then processes a full batch,
+    and the tasks of the messages it took find them processed (one cheap query each).
 
     1. Lock the rows; read what matching needs for all of them at once (`Prefetched`, which
        asks again wherever an earlier message of the batch changed the answer).
@@ -121,7 +122,11 @@ def process_batch(
                 more = (
                     _waiting(session, ids, BATCH_SIZE - len(ids)) if len(ids) < BATCH_SIZE else []
                 )
-                rows, stored = sorted([*rows, *more], key=_id), sorted([*stored, *more], key=_id)
+                by_id = attrgetter("id")
+                rows, stored = (
+                    sorted([*rows, *more], key=by_id),
+                    sorted([*stored, *more], key=by_id),
+                )
                 ids = [row.id for row in rows]  # never one another batch holds
             with Prefetched(session, stored) as lookups, OutboxBuffer(session):
                 # 2.
@@ -175,10 +180,6 @@ def _not_stored(inbound_id: int, rows: Sequence[InboundMessage]) -> Outcome:
     return Outcome(inbound_id, row.state, "already-processed", row.invitation_id)
 
 
-def _id(row: InboundMessage) -> int:
-    return row.id
-
-
 def enqueue(inbound_ids: Sequence[int], batch_size: int = BATCH_SIZE) -> None:
     """Hand stored messages to the intake queue (ids only, `batch_size` per task). Call after
     the commit."""
@@ -225,7 +226,6 @@ def start_lmtp(
 ) -> Any:
     """Start the LMTP listener in a background thread; call `.stop()` on the result (which
     hands on what was gathered). `gather` 0: each delivery is handed on at once."""
-    from worker.actions.gathered import Gathered
     from worker.actions.mail_domains import domains_reader
     from worker.mail.lmtp import start_listener
 
@@ -243,7 +243,7 @@ def start_lmtp(
 class _Listening:
     """The running listener; `stop` ends it, then hands on the ids still gathered."""
 
-    def __init__(self, controller: Any, gathered: Any) -> None:
+    def __init__(self, controller: Any, gathered: Gathered | None) -> None:
         self.controller = controller
         self.gathered = gathered
 

@@ -54,7 +54,6 @@ __all__ = [
     "publish_after_commit",
     "queue_claimed",
     "queue_email",
-    "queue_email_row",
     "queue_email_rows",
     "queue_emails",
     "record_result",
@@ -177,24 +176,15 @@ def queue_emails(session: Session, items: Sequence[QueueItem]) -> list[int | Non
     return [new_id for new_id, _ in _queue(session, items, None)]
 
 
-def queue_email_row(
-    session: Session, item: QueueItem, *, not_suppressed: Collection[str] = ()
-) -> tuple[int, str] | None:
-    """`queue_email` for one item without reading the row back (one query fewer): the new
-    row's (id, state), or None when its dedupe key already existed.
+def queue_email_rows(
+    session: Session, items: Sequence[QueueItem], *, not_suppressed: Collection[str] = ()
+) -> list[tuple[int | None, str]]:
+    """`queue_emails` without reading the rows back: per item (its new id, or None when its
+    dedupe key already existed; the state it was created in).
 
     `not_suppressed`: addresses the caller found off the suppression list in this same
     transaction; when they cover every recipient, the list is not asked again.
     """
-    ((new_id, state),) = queue_email_rows(session, [item], not_suppressed=not_suppressed)
-    return (new_id, state) if new_id is not None else None
-
-
-def queue_email_rows(
-    session: Session, items: Sequence[QueueItem], *, not_suppressed: Collection[str] = ()
-) -> list[tuple[int | None, str]]:
-    """`queue_email_row` for many items in one INSERT: per item (its new id or None, the
-    state it was created in)."""
     checked = {normalise(a) for a in not_suppressed}
     known_clear = all(normalise(a) in checked for i in items for a in i.prepared.recipients)
     return _queue(session, items, None, set() if known_clear else None)

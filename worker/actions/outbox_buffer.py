@@ -72,9 +72,8 @@ class OutboxBuffer:
             rows = queue_email_rows(self.session, [h.item for h in held], not_suppressed=clear)
         finally:
             self._writing = False
-        for h, (new_id, state) in zip(held, rows, strict=True):
-            if new_id is not None and state == OutboxState.QUEUED.value:
-                h.ids.append(new_id)
+        for h, row in zip(held, rows, strict=True):
+            _note_queued(h.ids, row)
 
     def _before_statement(self, _: ORMExecuteState) -> None:
         self.write()
@@ -94,6 +93,12 @@ def queue_row(
     if buffer is not None:
         buffer.hold(item, not_suppressed, ids)
         return
-    ((new_id, state),) = queue_email_rows(session, [item], not_suppressed=not_suppressed)
+    (row,) = queue_email_rows(session, [item], not_suppressed=not_suppressed)
+    _note_queued(ids, row)
+
+
+def _note_queued(ids: list[int], row: tuple[int | None, str]) -> None:
+    """A new row that will be sent (not a duplicate key, not suppressed) is to be published."""
+    new_id, state = row
     if new_id is not None and state == OutboxState.QUEUED.value:
         ids.append(new_id)

@@ -84,7 +84,7 @@ def recording(session_factory: Any) -> Iterator[Recorder]:
     """Where to record one batch's answers: connections held for the batch.
 
     0. Held: each answer's transaction would otherwise check a connection out of the pool
-       and ping it first (pool_pre_ping), a round trip per message sent.
+       (pool bookkeeping and, after an idle spell, a ping) for every message sent.
     1. Their commits do not wait for the disk (PostgreSQL `synchronous_commit off`, set once
        per connection and reset before it goes back to the pool): an answer is visible to
        every worker at once and survives any worker crash; only a crash of PostgreSQL itself
