@@ -30,12 +30,19 @@ ROUTES = {
 # Longer than any task's time limit: an unacknowledged message is redelivered only after this.
 # The database, not redelivery, is what recovers lost work (the scan re-drives stalled rows).
 VISIBILITY_TIMEOUT_SECONDS = 3600
+BROKER_SOCKET_TIMEOUT_SECONDS = 2.0  # beat's lock margin (worker/beat.py) assumes this
 
 
 def make_app() -> Celery:
     settings = get_settings()
     broker = settings.resolved_broker_url()
-    transport_options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS}
+    transport_options: dict[str, Any] = {
+        "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+        # Without them a publish on a link that died silently waits forever (Kombu's docs on
+        # socket_timeout): a cut-off host must fail its calls and let the database re-drive.
+        "socket_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+        "socket_connect_timeout": BROKER_SOCKET_TIMEOUT_SECONDS,
+    }
     if broker.startswith("filesystem"):
         folder = settings.filesystem_broker_dir()
         for sub in ("queue", "processed", "control"):
@@ -83,12 +90,16 @@ def make_app() -> Celery:
                 "task": "scan.due",
                 "schedule": settings.scan_interval_seconds,
                 # A scan that waited longer than two intervals is stale: the next one is coming.
-                "options": {"expires": max(2 * settings.scan_interval_seconds, 5.0)},
+                # One attempt: a retried publish on a dead link would outlive beat's lock.
+                "options": {
+                    "expires": max(2 * settings.scan_interval_seconds, 5.0),
+                    "retry": False,
+                },
             },
             "intake.poll": {
                 "task": "intake.poll",
                 "schedule": settings.imap_poll_seconds,
-                "options": {"expires": max(2 * settings.imap_poll_seconds, 5.0)},
+                "options": {"expires": max(2 * settings.imap_poll_seconds, 5.0), "retry": False},
             },
         },
     )

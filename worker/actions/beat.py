@@ -61,8 +61,9 @@ class LeaderLock:
         self._valid_until = 0.0
         return False
 
-    def still_valid(self) -> bool:
-        return time.monotonic() < self._valid_until
+    def still_valid(self, margin: float = 0.0) -> bool:
+        """True while the key is surely still ours, `margin` seconds before it may expire."""
+        return time.monotonic() < self._valid_until - margin
 
     def release(self) -> None:
         try:
