@@ -19,7 +19,7 @@ from support.dovecot import Dovecot
 from support.hostile import Generator, hostile_raw
 from support.hostile_run import Counts, deliver_imap, deliver_lmtp, process_all, tally, targets_of
 
-from worker.actions.ingest import ingest
+from worker.actions.ingest import ingest, ingest_many
 from worker.core.classify import classify
 from worker.core.decode import parse_headers
 from worker.db import session_factory
@@ -199,7 +199,7 @@ def test_a_row_the_database_refuses_is_quarantined_and_lmtp_still_answers_250(
             "ALTER TABLE inbound_message ADD CONSTRAINT ck_fault CHECK (subject IS NULL)"
         ))
     port = free_port()
-    controller = start_listener(sessions, "127.0.0.1", port, store=ingest)
+    controller = start_listener(sessions, "127.0.0.1", port, store=ingest, store_many=ingest_many)
     try:
         answer = lmtp_deliver(port, b"From: a@b.example\r\nSubject: boom\r\n\r\nYes\r\n",
                               "signon@hrn.example")

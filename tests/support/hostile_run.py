@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from support.hostile import ACTING, Hostile, Target
 
-from worker.actions.ingest import ingest
+from worker.actions.ingest import ingest, ingest_many
 from worker.actions.process_reply import process_reply
 from worker.core.states import InboundState
 from worker.mail.inbox import poll_mailbox
@@ -131,7 +131,7 @@ def deliver_lmtp(sessions: sessionmaker[Session], messages: list[Hostile], now: 
 
     port = free_port()
     controller = start_listener(sessions, "127.0.0.1", port, store=ingest, clock=lambda: now,
-                                domains=FixedDomains({"hrn.example"}))
+                                domains=FixedDomains({"hrn.example"}), store_many=ingest_many)
     try:
         for message in messages:
             counts.sent += 1

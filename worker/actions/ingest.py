@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,8 @@ log = structlog.get_logger(__name__)
 _MAX_SUBJECT = 2000
 _TABLE: Any = InboundMessage.__table__
 _INSERT = insert(_TABLE).returning(_TABLE.c.id)  # Core: storing runs for every message
+# Several rows, their ids returned in the order given (ingest_many pairs them up).
+_INSERT_MANY = insert(_TABLE).returning(_TABLE.c.id, sort_by_parameter_order=True)
 
 
 def ingest(
@@ -50,18 +53,7 @@ def ingest(
        that raises (then the MTA retries, the poller stops at this UID).
     The caller commits; nothing here talks to the network.
     """
-    digest = hashlib.sha256(raw).hexdigest()
-    # 2.
-    fields: dict[str, str | None] = {}
-    try:
-        headers = parse_headers(raw)
-        fields["message_id"] = headers.message_id[:998] if headers.message_id else None
-        fields["from_addr"] = headers.from_address[:320] if headers.from_address else None
-        fields["subject"] = headers.subject[:_MAX_SUBJECT]
-        fields["auth_results"] = "\n".join(headers.authentication_results) or None
-    except Exception as exc:  # stored anyway: never drop what we were sent
-        fields = {"error": f"headers unreadable: {type(exc).__name__}: {exc}"}
-    clean = {k: db_text(v) if v is not None else None for k, v in fields.items()}
+    digest, clean = _read(raw)
     # 1. and 3. in one query: the same bytes, or else the earliest row with this Message-ID.
     message_id = clean.get("message_id")
     same = InboundMessage.sha256 == digest
@@ -74,15 +66,8 @@ def ingest(
     if any(sha == digest for _, sha in found):
         return None
     earlier = found[0][0] if found else None
-    row_args: dict[str, Any] = {
-        "sha256": digest,
-        "raw": raw,
-        "source": source,
-        "mailbox": mailbox,
-        "uidvalidity": uidvalidity,
-        "uid": uid,
-        "received_at": now,
-    }
+    row_args = _row_args(raw, digest, source, now)
+    row_args.update(mailbox=mailbox, uidvalidity=uidvalidity, uid=uid)
     if session.get_bind().dialect.name == "sqlite":
         # SQLite stores any text, and pysqlite's SAVEPOINT handling is unreliable.
         return _store_row(session, row_args, clean, earlier)
@@ -94,36 +79,120 @@ def ingest(
         return _quarantine(session, row_args, f"{type(exc.orig).__name__}: {exc.orig}")
 
 
+def ingest_many(
+    session: Session, raws: Sequence[bytes], *, source: str, now: datetime
+) -> list[int | None]:
+    """`ingest` for several messages in one transaction (the LMTP listener's group commit):
+    the new id or None for each, in order; one SELECT and two INSERTs for the lot.
+
+    A group in which the same bytes or the same Message-ID come twice goes through `ingest`
+    one by one (the second must see the first). No savepoint here: if a row is refused, the
+    whole transaction fails, and the caller stores each message on its own with `ingest`,
+    which quarantines the one refused (`worker.mail.lmtp`).
+    """
+    read = [_read(raw) for raw in raws]
+    digests = [digest for digest, _ in read]
+    ids = [fields.get("message_id") for _, fields in read]
+    named = [m for m in ids if m]
+    if len(set(digests)) < len(digests) or len(set(named)) < len(named):
+        return [ingest(session, raw, source=source, now=now) for raw in raws]
+    wanted = InboundMessage.sha256.in_(digests)
+    conn = session.connection()
+    found = conn.execute(
+        select(InboundMessage.id, InboundMessage.sha256, InboundMessage.message_id)
+        .where(or_(wanted, InboundMessage.message_id.in_(named)) if named else wanted)
+        .order_by(InboundMessage.id)
+    ).all()
+    known = {sha for _, sha, _ in found}
+    first_with: dict[str, int] = {}
+    for row_id, _, message_id in found:
+        if message_id is not None:
+            first_with.setdefault(message_id, row_id)
+    stored = [
+        (
+            _row_args(raw, digest, source, now),
+            fields,
+            first_with.get(fields.get("message_id") or ""),
+        )
+        for raw, (digest, fields) in zip(raws, read, strict=True)
+        if digest not in known
+    ]
+    if not stored:
+        return [None] * len(raws)
+    values = [_values(row_args, fields, earlier) for row_args, fields, earlier in stored]
+    new_ids = conn.execute(_INSERT_MANY, values).scalars().all()
+    audit.record_many(
+        conn,
+        [
+            _stored_entry(row, new_id, earlier)
+            for row, new_id, (_, _, earlier) in zip(values, new_ids, stored, strict=True)
+        ],
+    )
+    by_digest = {
+        row["sha256"]: (int(new_id) if earlier is None else None)
+        for row, new_id, (_, _, earlier) in zip(values, new_ids, stored, strict=True)
+    }
+    return [by_digest.get(digest) for digest in digests]
+
+
+def _read(raw: bytes) -> tuple[str, dict[str, str | None]]:
+    """The digest, and the header fields stored for display and dedupe, each cleaned of what
+    a database refuses; unreadable headers give `error` instead (the message is kept)."""
+    digest = hashlib.sha256(raw).hexdigest()
+    fields: dict[str, str | None] = {}
+    try:
+        headers = parse_headers(raw)
+        fields["message_id"] = headers.message_id[:998] if headers.message_id else None
+        fields["from_addr"] = headers.from_address[:320] if headers.from_address else None
+        fields["subject"] = headers.subject[:_MAX_SUBJECT]
+        fields["auth_results"] = "\n".join(headers.authentication_results) or None
+    except Exception as exc:  # stored anyway: never drop what we were sent
+        fields = {"error": f"headers unreadable: {type(exc).__name__}: {exc}"}
+    return digest, {k: db_text(v) if v is not None else None for k, v in fields.items()}
+
+
+def _row_args(raw: bytes, digest: str, source: str, now: datetime) -> dict[str, Any]:
+    return {
+        "sha256": digest, "raw": raw, "source": source,
+        "mailbox": None, "uidvalidity": None, "uid": None, "received_at": now,
+    }  # fmt: skip
+
+
+def _values(
+    row_args: dict[str, Any], fields: dict[str, str | None], earlier: int | None
+) -> dict[str, Any]:
+    """The inbound_message row: `stored`, or `duplicate` of an earlier row (3.)."""
+    values: dict[str, Any] = {
+        "message_id": None, "from_addr": None, "subject": None, "auth_results": None,
+        "error": None, **row_args, **fields, "state": InboundState.STORED.value,
+    }  # fmt: skip
+    if earlier is not None:
+        values["state"] = InboundState.DUPLICATE.value
+        values["error"] = f"duplicate of inbound message {earlier} (same Message-ID)"
+    return values
+
+
+def _stored_entry(values: dict[str, Any], new_id: int, earlier: int | None) -> dict[str, Any]:
+    return {
+        "actor": f"intake:{values['source']}",
+        "entity": "inbound_message",
+        "entity_id": new_id,
+        "action": AuditAction.STORED if earlier is None else AuditAction.STORED_DUPLICATE,
+        "to_state": values["state"],
+        "detail": {"message_id": values["message_id"], "from": values["from_addr"],
+                   "uid": values["uid"]},
+    }  # fmt: skip
+
+
 def _store_row(
     session: Session, row_args: dict[str, Any], fields: dict[str, str | None], earlier: int | None
 ) -> int | None:
     """Two Core INSERTs (the row, its audit entry): storing is on every message's path, and
     the ORM's unit of work cost more than the statements themselves."""
-    message_id = fields.get("message_id")
-    values: dict[str, Any] = {
-        "message_id": None, "from_addr": None, "subject": None, "auth_results": None,
-        "error": None, **row_args, **fields, "state": InboundState.STORED.value,
-    }  # fmt: skip
-    # 3.
-    if earlier is not None:
-        values["state"] = InboundState.DUPLICATE.value
-        values["error"] = f"duplicate of inbound message {earlier} (same Message-ID)"
+    values = _values(row_args, fields, earlier)
     conn = session.connection()
     new_id = conn.execute(_INSERT, values).scalar_one()
-    audit.record_many(
-        conn,
-        [
-            {
-                "actor": f"intake:{row_args['source']}",
-                "entity": "inbound_message",
-                "entity_id": new_id,
-                "action": AuditAction.STORED if earlier is None else AuditAction.STORED_DUPLICATE,
-                "to_state": values["state"],
-                "detail": {"message_id": message_id, "from": fields.get("from_addr"),
-                           "uid": row_args["uid"]},
-            }
-        ],
-    )  # fmt: skip
+    audit.record_many(conn, [_stored_entry(values, new_id, earlier)])
     return None if earlier is not None else int(new_id)
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from worker.actions.gathered import Gathered
-from worker.actions.ingest import ingest
+from worker.actions.ingest import ingest, ingest_many
 from worker.actions.intake_failures import MAX_ATTEMPTS, record_processing_failure
 from worker.actions.outbox import publish_after_commit
 from worker.actions.outbox_buffer import OutboxBuffer
@@ -215,7 +215,7 @@ def poll_once(on_stored: Callable[[list[int]], None] | None = enqueue) -> PollRe
 
 # The LMTP listener hands its deliveries on in groups gathered over this long (at most
 # BATCH_SIZE): a reply waits this much longer, and a busy listener queues one task per group.
-GATHER_SECONDS = 0.05
+GATHER_SECONDS = 0.25
 
 
 def start_lmtp(
@@ -235,7 +235,13 @@ def start_lmtp(
         Gathered(on_stored, size=BATCH_SIZE, wait=gather) if on_stored and gather > 0 else None
     )
     controller = start_listener(
-        sessions, host, port, store=ingest, on_stored=gathered or on_stored, domains=domains
+        sessions,
+        host,
+        port,
+        store=ingest,
+        store_many=ingest_many,
+        on_stored=gathered or on_stored,
+        domains=domains,
     )
     return _Listening(controller, gathered)
 
