@@ -12,9 +12,10 @@ from kombu import Queue
 from worker.logs import install_celery_logging
 from worker.settings import get_settings
 from worker.tasks.publisher import install_celery_publisher
-from worker.worker_node import stop_gracefully_on_group_sigterm
+from worker.worker_node import freeze_heap_in_pool_children, stop_gracefully_on_group_sigterm
 
 stop_gracefully_on_group_sigterm()  # also for `celery -A worker.celery_app worker`
+freeze_heap_in_pool_children()
 
 QUEUES = ("sending", "intake", "scheduling", "delivery")
 # Task names are stable strings ("outbox.send"); the prefix decides the queue, but the fan-out

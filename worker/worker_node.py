@@ -9,10 +9,15 @@
    prefork children then die mid-task while the parent waits for them, and the worker hangs.
    Children ignore SIGTERM instead: the parent alone reacts (a warm shutdown: running tasks
    finish, then the children are told to leave), as when only the parent is signalled.
+3. The heap. What start-up allocated (modules, mappers, compiled templates) lives as long as
+   the process, yet every full collection walked all of it again: `freeze_startup_heap`
+   takes it out of the collector's reach (bench/intake: a worker's full collections went from
+   about 0.14 s to 0.02 s per 500 replies).
 """
 
 from __future__ import annotations
 
+import gc
 import signal
 import socket
 from typing import Any
@@ -41,3 +46,14 @@ def _children_leave_sigterm_to_the_parent(**_: Any) -> None:
 def stop_gracefully_on_group_sigterm() -> None:
     """Connect the pool children's SIGTERM handling (idempotent: connected once by its id)."""
     worker_process_init.connect(_children_leave_sigterm_to_the_parent, weak=False)
+
+
+def freeze_startup_heap(**_: Any) -> None:
+    """Collect once, then freeze what is left (`gc.freeze`); for long-running processes, once
+    their start-up is done (a Celery pool child, the LMTP listener)."""
+    gc.collect()
+    gc.freeze()
+
+
+def freeze_heap_in_pool_children() -> None:
+    worker_process_init.connect(freeze_startup_heap, weak=False)

@@ -175,10 +175,13 @@ def run_lmtp(host: str | None, port: int | None, inline: bool) -> None:
     import signal
     import threading
 
+    from worker.worker_node import freeze_startup_heap
+
     settings = get_settings()
     host = host or settings.lmtp_host
     port = port or settings.lmtp_port
     controller = start_lmtp(host, port, on_stored=_after_store(inline))
+    freeze_startup_heap()
     typer.echo(f"LMTP listening on {host}:{port}; Ctrl-C stops", err=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
