@@ -88,3 +88,25 @@ def test_status_names_both_workers_and_each_stops_on_a_group_sigterm(tmp_path: P
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def test_a_pool_child_freezes_its_start_up_heap_out_of_the_collectors_reach() -> None:
+    import gc
+    import weakref
+
+    from celery.signals import worker_process_init
+
+    import worker.celery_app  # noqa: F401  (connects the pool children's signals)
+    from worker.worker_node import freeze_startup_heap
+
+    live = [
+        r() if isinstance(r, weakref.ReferenceType) else r for _, r in worker_process_init.receivers
+    ]
+    assert freeze_startup_heap in live
+    try:
+        gc.unfreeze()
+        assert gc.get_freeze_count() == 0
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 10_000  # the modules and mappers a worker imported
+    finally:
+        gc.unfreeze()  # the test process goes on allocating and collecting as usual
