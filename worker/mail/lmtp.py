@@ -131,11 +131,14 @@ class IntakeHandler:
         deliveries that arrived while the one before it was being stored (no timer)."""
         while self._waiting:
             group, self._waiting = self._waiting[:GROUP_MAX], self._waiting[GROUP_MAX:]
+            outcomes: Sequence[int | Exception | None]
             try:
                 outcomes = await asyncio.to_thread(self._store_group, [raw for raw, _ in group])
             except asyncio.CancelledError:  # stopping: none of them is told "stored"
                 self._settle(group, [RuntimeError("the listener stopped")] * len(group))
                 raise
+            except Exception as exc:  # no thread to store in: each hears 451, none waits on
+                outcomes = [exc] * len(group)
             self._settle(group, outcomes)
 
     @staticmethod
