@@ -132,7 +132,9 @@ def test_storing_in_groups_leaves_what_storing_one_by_one_leaves(
     assert session.scalars(select(AuditLog.action).order_by(AuditLog.id)).all() == expected_audit
 
 
-def test_a_group_is_stored_with_one_lookup_and_one_insert_per_table(session: Session, env: dict[str, str]) -> None:
+def test_a_group_is_stored_with_one_lookup_and_one_insert_per_table(
+    session: Session, env: dict[str, str]
+) -> None:
     statements: list[str] = []
     engine = session.get_bind()
     listen = lambda *args: statements.append(args[2])  # noqa: E731
