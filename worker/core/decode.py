@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.header
 import email.headerregistry
+import email.parser
 import email.utils
 import re
 import unicodedata
@@ -14,28 +15,74 @@ from html.parser import HTMLParser
 
 # Labels that in practice mean Microsoft's CP932 (NEC/IBM extensions, ①, ㈱, ～).
 _CP932_ALIASES = frozenset(
-    {"shift_jis", "shift-jis", "sjis", "x-sjis", "s-jis", "shift_jis-2004", "windows-31j",
-     "cp932", "ms932", "ms_kanji", "csshiftjis", "x-ms-cp932", "cswindows31j"}
+    {
+        "shift_jis",
+        "shift-jis",
+        "sjis",
+        "x-sjis",
+        "s-jis",
+        "shift_jis-2004",
+        "windows-31j",
+        "cp932",
+        "ms932",
+        "ms_kanji",
+        "csshiftjis",
+        "x-ms-cp932",
+        "cswindows31j",
+    }
 )
 _EUC_ALIASES = frozenset({"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "ujis", "cseucpkdfmtjapanese"})
 _JIS_ALIASES = frozenset(
-    {"iso-2022-jp", "iso2022jp", "iso-2022-jp-1", "iso-2022-jp-2", "iso-2022-jp-3",
-     "iso-2022-jp-2004", "csiso2022jp", "iso-2022-jp-ms", "cp50220", "cp50221", "cp50222"}
+    {
+        "iso-2022-jp",
+        "iso2022jp",
+        "iso-2022-jp-1",
+        "iso-2022-jp-2",
+        "iso-2022-jp-3",
+        "iso-2022-jp-2004",
+        "csiso2022jp",
+        "iso-2022-jp-ms",
+        "cp50220",
+        "cp50221",
+        "cp50222",
+    }
 )
-_OTHER_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "ks_c_5601-1987": "cp949",
-                  "us-ascii": "utf-8", "ascii": "utf-8", "iso-8859-1": "cp1252",
-                  "latin1": "cp1252", "latin-1": "cp1252", "unknown-8bit": "utf-8",
-                  "x-unknown": "utf-8", "utf8": "utf-8"}
+_OTHER_ALIASES = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "us-ascii": "utf-8",
+    "ascii": "utf-8",
+    "iso-8859-1": "cp1252",
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "unknown-8bit": "utf-8",
+    "x-unknown": "utf-8",
+    "utf8": "utf-8",
+}
 
 _JIS_ESCAPE = re.compile(rb"\x1b(\$B|\$@|\$\(B|\$\(Q|\$\(O|\$\(D|\$A|\(B|\(J|\(I|\(H)")
 _PLUS_80 = bytes((b | 0x80) for b in range(256))
 _TRANSLATE_DASHES = str.maketrans(
     {
-        "\u301c": "～", "\uff5e": "～", "\u223c": "～",  # wave dash variants
-        "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-",  # minus, hyphens
-        "\u2013": "-", "\u2014": "-", "\u2015": "-", "\uff0d": "-",  # en/em/bar dashes
-        "\u00a0": " ", "\u200b": "", "\ufeff": "",
-        "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+        "\u301c": "～",
+        "\uff5e": "～",
+        "\u223c": "～",  # wave dash variants
+        "\u2212": "-",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",  # minus, hyphens
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\uff0d": "-",  # en/em/bar dashes
+        "\u00a0": " ",
+        "\u200b": "",
+        "\ufeff": "",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
     }
 )
 
@@ -171,6 +218,7 @@ _FOLD = re.compile(r"\r?\n[ \t]*")
 _ADDRESS_LIKE = re.compile(r"@|＠|\bat\s*[\w-]+\.[a-z]{2,}\b", re.IGNORECASE)
 _ADDR_SPEC = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 _REGISTRY = email.headerregistry.HeaderRegistry()
+_HEADERS_ONLY = email.parser.BytesHeaderParser()
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:
@@ -270,8 +318,10 @@ def parse_message(raw: bytes) -> Message:
 
 
 def parse_headers(raw: bytes) -> MessageHeaders:
-    """Raw bytes to decoded headers; never raises on malformed input."""
-    return headers_of(parse_message(raw))
+    """Raw bytes to decoded headers; never raises on malformed input. The body is not parsed
+    (storing reads only headers, and a reply quoting our letter is mostly body); the headers
+    are read by the same compat32 parser as `parse_message`'s, so they decode the same."""
+    return headers_of(_HEADERS_ONLY.parsebytes(raw))
 
 
 def part_text(part: Message) -> str:
