@@ -39,8 +39,10 @@ def make_lock() -> LeaderLock | None:
         return None
     import redis
 
-    # Short socket timeouts: a beat cut off from Redis must notice within the lock's expiry.
-    client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
+    from worker.celery_app import BROKER_SOCKET_TIMEOUT_SECONDS as TIMEOUT
+
+    # Short socket timeouts, as the broker's: a cut-off beat notices within STAND_DOWN_MARGIN.
+    client = redis.Redis.from_url(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
     holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
     return LeaderLock(client, holder, LOCK_TTL_SECONDS)
 

@@ -6,7 +6,8 @@ database that stores nothing answers 451 to every one of them."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from email import policy
@@ -53,6 +54,7 @@ class HeldFirstGroup:
         self.sizes: list[int] = []
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.queued: Callable[[], int] = lambda: 0
 
     def __call__(
         self, session: Session, raws: Sequence[bytes], *, source: str, now: datetime
@@ -83,6 +85,7 @@ def listening(
     controller = start_listener(
         sessions, "127.0.0.1", port, store=ingest, store_many=held, on_stored=handed_on.extend
     )
+    held.queued = lambda: len(controller.handler._waiting)  # deliveries behind the held group
     yield port, handed_on
     controller.stop()
 
@@ -96,7 +99,10 @@ def _deliver_while_held(
         answers = [pool.submit(lmtp_deliver, port, first, "signon@hrn.example")]
         assert held.entered.wait(30)
         answers += [pool.submit(lmtp_deliver, port, raw, "signon@hrn.example") for raw in rest]
-        threading.Event().wait(1.0)  # the rest reach DATA and wait behind the held group
+        deadline = time.monotonic() + 30
+        while held.queued() < len(rest) and time.monotonic() < deadline:
+            time.sleep(0.01)  # the rest reach DATA and wait behind the held group
+        assert held.queued() == len(rest)
         assert not any(a.done() for a in answers), "answered before its group committed"
         held.release.set()
         return [a.result(timeout=60) for a in answers]

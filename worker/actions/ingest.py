@@ -92,8 +92,7 @@ def ingest_many(
     """
     read = [_read(raw) for raw in raws]
     digests = [digest for digest, _ in read]
-    ids = [fields.get("message_id") for _, fields in read]
-    named = [m for m in ids if m]
+    named = [m for _, fields in read if (m := fields.get("message_id"))]
     if len(set(digests)) < len(digests) or len(set(named)) < len(named):
         return [ingest(session, raw, source=source, now=now) for raw in raws]
     wanted = InboundMessage.sha256.in_(digests)
@@ -108,31 +107,21 @@ def ingest_many(
     for row_id, _, message_id in found:
         if message_id is not None:
             first_with.setdefault(message_id, row_id)
-    stored = [
-        (
-            _row_args(raw, digest, source, now),
-            fields,
-            first_with.get(fields.get("message_id") or ""),
-        )
-        for raw, (digest, fields) in zip(raws, read, strict=True)
-        if digest not in known
-    ]
-    if not stored:
+    new: list[tuple[dict[str, Any], int | None]] = []  # (row, the earlier copy's id)
+    for raw, (digest, fields) in zip(raws, read, strict=True):
+        if digest not in known:
+            earlier = first_with.get(fields.get("message_id") or "")
+            new.append((_values(_row_args(raw, digest, source, now), fields, earlier), earlier))
+    if not new:
         return [None] * len(raws)
-    values = [_values(row_args, fields, earlier) for row_args, fields, earlier in stored]
-    new_ids = conn.execute(_INSERT_MANY, values).scalars().all()
-    audit.record_many(
-        conn,
-        [
-            _stored_entry(row, new_id, earlier)
-            for row, new_id, (_, _, earlier) in zip(values, new_ids, stored, strict=True)
-        ],
-    )
-    by_digest = {
-        row["sha256"]: (int(new_id) if earlier is None else None)
-        for row, new_id, (_, _, earlier) in zip(values, new_ids, stored, strict=True)
-    }
-    return [by_digest.get(digest) for digest in digests]
+    new_ids = conn.execute(_INSERT_MANY, [values for values, _ in new]).scalars().all()
+    entries: list[dict[str, Any]] = []
+    answers: dict[str, int | None] = {}
+    for (values, earlier), new_id in zip(new, new_ids, strict=True):
+        entries.append(_stored_entry(values, new_id, earlier))
+        answers[values["sha256"]] = int(new_id) if earlier is None else None
+    audit.record_many(conn, entries)
+    return [answers.get(digest) for digest in digests]
 
 
 def _read(raw: bytes) -> tuple[str, dict[str, str | None]]:

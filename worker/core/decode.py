@@ -15,74 +15,28 @@ from html.parser import HTMLParser
 
 # Labels that in practice mean Microsoft's CP932 (NEC/IBM extensions, ①, ㈱, ～).
 _CP932_ALIASES = frozenset(
-    {
-        "shift_jis",
-        "shift-jis",
-        "sjis",
-        "x-sjis",
-        "s-jis",
-        "shift_jis-2004",
-        "windows-31j",
-        "cp932",
-        "ms932",
-        "ms_kanji",
-        "csshiftjis",
-        "x-ms-cp932",
-        "cswindows31j",
-    }
+    {"shift_jis", "shift-jis", "sjis", "x-sjis", "s-jis", "shift_jis-2004", "windows-31j",
+     "cp932", "ms932", "ms_kanji", "csshiftjis", "x-ms-cp932", "cswindows31j"}
 )
 _EUC_ALIASES = frozenset({"euc-jp", "euc_jp", "eucjp", "x-euc-jp", "ujis", "cseucpkdfmtjapanese"})
 _JIS_ALIASES = frozenset(
-    {
-        "iso-2022-jp",
-        "iso2022jp",
-        "iso-2022-jp-1",
-        "iso-2022-jp-2",
-        "iso-2022-jp-3",
-        "iso-2022-jp-2004",
-        "csiso2022jp",
-        "iso-2022-jp-ms",
-        "cp50220",
-        "cp50221",
-        "cp50222",
-    }
+    {"iso-2022-jp", "iso2022jp", "iso-2022-jp-1", "iso-2022-jp-2", "iso-2022-jp-3",
+     "iso-2022-jp-2004", "csiso2022jp", "iso-2022-jp-ms", "cp50220", "cp50221", "cp50222"}
 )
-_OTHER_ALIASES = {
-    "gb2312": "gb18030",
-    "gbk": "gb18030",
-    "ks_c_5601-1987": "cp949",
-    "us-ascii": "utf-8",
-    "ascii": "utf-8",
-    "iso-8859-1": "cp1252",
-    "latin1": "cp1252",
-    "latin-1": "cp1252",
-    "unknown-8bit": "utf-8",
-    "x-unknown": "utf-8",
-    "utf8": "utf-8",
-}
+_OTHER_ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "ks_c_5601-1987": "cp949",
+                  "us-ascii": "utf-8", "ascii": "utf-8", "iso-8859-1": "cp1252",
+                  "latin1": "cp1252", "latin-1": "cp1252", "unknown-8bit": "utf-8",
+                  "x-unknown": "utf-8", "utf8": "utf-8"}
 
 _JIS_ESCAPE = re.compile(rb"\x1b(\$B|\$@|\$\(B|\$\(Q|\$\(O|\$\(D|\$A|\(B|\(J|\(I|\(H)")
 _PLUS_80 = bytes((b | 0x80) for b in range(256))
 _TRANSLATE_DASHES = str.maketrans(
     {
-        "\u301c": "～",
-        "\uff5e": "～",
-        "\u223c": "～",  # wave dash variants
-        "\u2212": "-",
-        "\u2010": "-",
-        "\u2011": "-",
-        "\u2012": "-",  # minus, hyphens
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2015": "-",
-        "\uff0d": "-",  # en/em/bar dashes
-        "\u00a0": " ",
-        "\u200b": "",
-        "\ufeff": "",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
+        "\u301c": "～", "\uff5e": "～", "\u223c": "～",  # wave dash variants
+        "\u2212": "-", "\u2010": "-", "\u2011": "-", "\u2012": "-",  # minus, hyphens
+        "\u2013": "-", "\u2014": "-", "\u2015": "-", "\uff0d": "-",  # en/em/bar dashes
+        "\u00a0": " ", "\u200b": "", "\ufeff": "",
+        "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
     }
 )
 
