@@ -70,7 +70,7 @@ def _body_text(msg: Message) -> tuple[str, bool]:
     """The reply's own body: text/plain preferred, else HTML as text; and whether it has
     attachments. Parts inside attached messages (forwards, bounces) are not the body."""
     plain: str | None = None
-    html: str | None = None
+    html: Message | None = None  # read only if there is no plain text: HTML costs the most
     attachments = False
     stack: list[Message] = [msg]
     while stack:
@@ -88,12 +88,12 @@ def _body_text(msg: Message) -> tuple[str, bool]:
         if ctype == "text/plain" and plain is None:
             plain = part_text(part)
         elif ctype == "text/html" and html is None:
-            html = part_text(part)
+            html = part
         elif part.get_content_maintype() in ("image", "application", "audio", "video"):
             attachments = True
     if plain is not None and plain.strip():
         return plain, attachments
-    return (html or plain or ""), attachments
+    return ((part_text(html) if html is not None else "") or plain or ""), attachments
 
 
 def _reference_date(msg: Message, today: datetime.date | None) -> datetime.date | None:

@@ -117,11 +117,19 @@ def _decode_undeclared(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+# The characters the table maps: `str.translate` looks up every character of the text, so a
+# line with none of them (most) is not translated at all.
+_DASH_CHARS = re.compile("[" + "".join(re.escape(chr(c)) for c in _TRANSLATE_DASHES) + "]")
+
+
 def normalise(text: str) -> str:
     """NFKC plus one form for wave dashes, dashes, quotes and invisible spaces."""
-    return unicodedata.normalize("NFKC", text.translate(_TRANSLATE_DASHES)).translate(
-        _TRANSLATE_DASHES
-    )
+    if text.isascii():  # neither NFKC nor the table changes an ASCII character
+        return text
+    if _DASH_CHARS.search(text):
+        text = text.translate(_TRANSLATE_DASHES)
+    text = unicodedata.normalize("NFKC", text)
+    return text.translate(_TRANSLATE_DASHES) if _DASH_CHARS.search(text) else text
 
 
 def decode_header_value(value: object) -> str:
