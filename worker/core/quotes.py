@@ -69,8 +69,11 @@ class OwnText:
         return "\n".join(self.raw_lines).strip()
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def _key(line: str) -> str:
-    return re.sub(r"\s+", " ", normalise(_QUOTED.sub("", line))).strip().lower()
+    return _SPACES.sub(" ", normalise(_QUOTED.sub("", line))).strip().lower()
 
 
 def sent_line_keys(sent_texts: Sequence[str]) -> frozenset[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import dkim
@@ -25,6 +26,12 @@ def _default_txt(name: bytes, timeout: int = DNS_TIMEOUT_SECONDS) -> bytes | Non
     return result
 
 
+# A line that starts a DKIM-Signature field, anywhere in the message. dkimpy splits lines at
+# CRLF or LF and reads a field's name up to its first colon, so a message without such a line
+# has no signature to verify, and dkimpy's parse of the whole message (a reply quoting our
+# letter is mostly body) is skipped.
+_SIGNATURE_LINE = re.compile(rb"^dkim-signature:", re.IGNORECASE | re.MULTILINE)
+
 # The DNS TXT lookup dkimpy uses; tests point it at keys they generated.
 txt_lookup: TxtLookup = _default_txt
 
@@ -35,7 +42,13 @@ def check_dkim(raw: bytes, lookup: TxtLookup | None = None) -> list[DkimCheck]:
     A signature that cannot be parsed, whose key cannot be fetched, or whose hashes differ is
     a failed check carrying the reason, so the evidence says what happened.
     """
-    resolve = lookup or txt_lookup
+    if not _SIGNATURE_LINE.search(raw):  # no line dkimpy could read as one: nothing to check
+        return []
+    return verify_signatures(raw, lookup or txt_lookup)
+
+
+def verify_signatures(raw: bytes, resolve: TxtLookup) -> list[DkimCheck]:
+    """`check_dkim` without the shortcut: dkimpy parses the whole message first."""
     try:
         verifier = dkim.DKIM(raw, timeout=DNS_TIMEOUT_SECONDS)
         headers = [v for k, v in verifier.headers if k.lower() == b"dkim-signature"]
