@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hypothesis import given, settings
-from support.hostile import Generator, Target, hostile_raw
+from support.hostile import Generator, hostile_raw, sample_targets
 
 from worker.core.decode import headers_of, parse_headers, parse_message
 
@@ -22,11 +22,7 @@ def test_the_headers_of_real_clients_replies_read_the_same_without_the_body(
 
 
 def test_the_headers_of_forged_and_malformed_mail_read_the_same_without_the_body() -> None:
-    targets = [
-        Target(f"NGO {n}", f"info@ngo{n}.example", f"tok{n}", f"signon+tok{n}@hrn.example",
-               f"<inv{n}@hrn.example>", f"ngo{n}.example")
-        for n in range(5)
-    ]  # fmt: skip
+    targets = sample_targets(5)
     messages = list(Generator(targets, seed=7).messages(300))
     assert {m.kind for m in messages} >= {"forged", "malformed"}
     for message in messages:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.hostile import Generator, Target
+from support.hostile import Generator, sample_targets
 
 from worker.core import classify
 from worker.core.decode import _TRANSLATE_DASHES, normalise, parse_message, part_text
@@ -22,29 +22,10 @@ def normalise_in_full(text: str) -> str:
 
 
 def body_text_in_full(msg: Message) -> tuple[str, bool]:
-    """`_body_text` as it was: every HTML part read, used only when the plain text is blank."""
-    plain: str | None = None
-    html: str | None = None
-    attachments = False
-    stack: list[Message] = [msg]
-    while stack:
-        part = stack.pop(0)
-        if part.is_multipart():
-            payload = part.get_payload()
-            if isinstance(payload, list):
-                stack[0:0] = [p for p in payload if isinstance(p, Message)]
-            continue
-        ctype = part.get_content_type()
-        disposition = (part.get("Content-Disposition") or "").lower()
-        if ctype.startswith("message/") or "attachment" in disposition:
-            attachments = True
-            continue
-        if ctype == "text/plain" and plain is None:
-            plain = part_text(part)
-        elif ctype == "text/html" and html is None:
-            html = part_text(part)
-        elif part.get_content_maintype() in ("image", "application", "audio", "video"):
-            attachments = True
+    """`_body_text` as it was: the HTML read always, used only when the plain text is blank."""
+    plain_part, html_part, attachments = classify.body_parts(msg)
+    plain = part_text(plain_part) if plain_part is not None else None
+    html = part_text(html_part) if html_part is not None else None
     if plain is not None and plain.strip():
         return plain, attachments
     return (html or plain or ""), attachments
@@ -93,11 +74,7 @@ def test_the_body_of_real_and_hostile_replies_reads_the_same_without_reading_spa
     shared_replies: Path,
 ) -> None:
     raws = [path.read_bytes() for path in sorted(shared_replies.glob("*.eml"))]
-    targets = [
-        Target(f"NGO {n}", f"info@ngo{n}.example", f"tok{n}", f"signon+tok{n}@hrn.example",
-               f"<inv{n}@hrn.example>", f"ngo{n}.example")
-        for n in range(5)
-    ]  # fmt: skip
+    targets = sample_targets(5)
     raws += [m.raw for m in Generator(targets, seed=11).messages(300)]
     html_only = 0
     for raw in raws:

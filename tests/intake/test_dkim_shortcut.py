@@ -4,28 +4,17 @@ signatures, real clients' replies and attacker-chosen bytes."""
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from support.hostile import Generator, Target, hostile_raw
+from support.dkim_keys import dkim_key
+from support.hostile import Generator, hostile_raw, sample_targets
 
 from worker.mail.authenticate import check_dkim, verify_signatures
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-PRIVATE = KEY.private_bytes(
-    serialization.Encoding.PEM,
-    serialization.PrivateFormat.TraditionalOpenSSL,
-    serialization.NoEncryption(),
-)
-PUBLIC = KEY.public_key().public_bytes(
-    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-)
-ZONE = {b"mail2024._domainkey.ngo0.example.": b"v=DKIM1; k=rsa; p=" + base64.b64encode(PUBLIC)}
+PRIVATE, ZONE = dkim_key("ngo0.example")
 
 
 def lookup(name: bytes, timeout: int = 5) -> bytes | None:
@@ -37,11 +26,7 @@ def signed(raw: bytes) -> bytes:
 
 
 def test_signed_broken_and_forged_mail_gets_the_full_checks_verdicts() -> None:
-    targets = [
-        Target(f"NGO {n}", f"info@ngo{n}.example", f"tok{n}", f"signon+tok{n}@hrn.example",
-               f"<inv{n}@hrn.example>", f"ngo{n}.example")
-        for n in range(3)
-    ]  # fmt: skip
+    targets = sample_targets(3)
     generator = Generator(targets, seed=5, sign_key=(PRIVATE, "mail2024", "ngo0.example"))
     verdicts = []
     for message in generator.messages(300):

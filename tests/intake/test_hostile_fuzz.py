@@ -8,13 +8,10 @@ passes every bad message, and the genuine replies mixed in still sign.
 
 from __future__ import annotations
 
-import base64
-
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from sqlalchemy.orm import Session, sessionmaker
+from support.dkim_keys import dkim_key
 from support.dovecot import Dovecot
 from support.hostile import Generator, hostile_raw
 from support.hostile_run import Counts, deliver_imap, deliver_lmtp, process_all, tally, targets_of
@@ -41,13 +38,7 @@ def sessions(env: dict[str, str]) -> sessionmaker[Session]:
 @pytest.fixture
 def green_dkim(monkeypatch: pytest.MonkeyPatch) -> tuple[bytes, str, str]:
     """green.example signs its mail; the DNS lookup answers from this test's zone only."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM,
-                                serialization.PrivateFormat.TraditionalOpenSSL,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.DER,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo)
-    zone = {b"mail2024._domainkey.green.example.": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)}
+    private, zone = dkim_key("green.example")
     monkeypatch.setattr(authenticate, "txt_lookup", lambda name, timeout=5: zone.get(name))
     return private, "mail2024", "green.example"
 

@@ -3,14 +3,12 @@ on a real database: what may sign, what may mark an address bounced, what goes t
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 
 import dkim
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
+from support.dkim_keys import dkim_key
 
 from worker.core.states import InboundState, InvitationState
 from worker.mail import authenticate
@@ -32,16 +30,7 @@ SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id", b"in-reply
 @pytest.fixture
 def green_key(monkeypatch: pytest.MonkeyPatch) -> Callable[[bytes], bytes]:
     """An RSA key for green.example, published through the DNS lookup dkimpy uses."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    public = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    zone = {b"mail2024._domainkey.green.example.": b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)}
+    private, zone = dkim_key("green.example")
 
     def lookup(name: bytes, timeout: int = 5) -> bytes | None:
         return zone.get(name)

@@ -40,6 +40,15 @@ class Target:
     domain: str
 
 
+def sample_targets(count: int) -> list[Target]:
+    """`count` made-up invitations (NGO n at ngoN.example), for tests without a campaign."""
+    return [
+        Target(f"NGO {n}", f"info@ngo{n}.example", f"tok{n}", f"signon+tok{n}@hrn.example",
+               f"<inv{n}@hrn.example>", f"ngo{n}.example")
+        for n in range(count)
+    ]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Hostile:
     fuzz_id: int

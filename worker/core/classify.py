@@ -68,9 +68,19 @@ def _language(text: str, fallback: str) -> str | None:
 
 def _body_text(msg: Message) -> tuple[str, bool]:
     """The reply's own body: text/plain preferred, else HTML as text; and whether it has
-    attachments. Parts inside attached messages (forwards, bounces) are not the body."""
-    plain: str | None = None
-    html: Message | None = None  # read only if there is no plain text: HTML costs the most
+    attachments. The HTML is read only when there is no plain text: it costs the most."""
+    plain_part, html_part, attachments = body_parts(msg)
+    plain = part_text(plain_part) if plain_part is not None else None
+    if plain is not None and plain.strip():
+        return plain, attachments
+    return ((part_text(html_part) if html_part is not None else "") or plain or ""), attachments
+
+
+def body_parts(msg: Message) -> tuple[Message | None, Message | None, bool]:
+    """The first text/plain and text/html parts of the body, and whether it has attachments.
+    Parts inside attached messages (forwards, bounces) are not the body."""
+    plain: Message | None = None
+    html: Message | None = None
     attachments = False
     stack: list[Message] = [msg]
     while stack:
@@ -86,14 +96,12 @@ def _body_text(msg: Message) -> tuple[str, bool]:
             attachments = True
             continue
         if ctype == "text/plain" and plain is None:
-            plain = part_text(part)
+            plain = part
         elif ctype == "text/html" and html is None:
             html = part
         elif part.get_content_maintype() in ("image", "application", "audio", "video"):
             attachments = True
-    if plain is not None and plain.strip():
-        return plain, attachments
-    return ((part_text(html) if html is not None else "") or plain or ""), attachments
+    return plain, html, attachments
 
 
 def _reference_date(msg: Message, today: datetime.date | None) -> datetime.date | None:
