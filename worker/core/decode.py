@@ -283,7 +283,21 @@ def parse_headers(raw: bytes) -> MessageHeaders:
     """Raw bytes to decoded headers; never raises on malformed input. The body is not parsed
     (storing reads only headers, and a reply quoting our letter is mostly body); the headers
     are read by the same compat32 parser as `parse_message`'s, so they decode the same."""
-    return headers_of(_HEADERS_ONLY.parsebytes(raw))
+    return headers_of(_HEADERS_ONLY.parsebytes(_header_block(raw)))
+
+
+# Two line ends in a row, whichever ends a line (the parser's universal newlines: CRLF, LF or a
+# lone CR): the empty line that ends the header block is at or before the first of these.
+_EMPTY_LINE = re.compile(rb"\n\n|\n\r\n|\r\r")
+
+
+def _header_block(raw: bytes) -> bytes:
+    """`raw` cut after its first certain empty line. The parser reads header fields only up
+    to the first empty line and then splits the whole rest into lines as the body; cutting
+    there (or later) leaves the headers as they were, and a reply quoting our letter is mostly
+    body. No empty line found: all of it."""
+    found = _EMPTY_LINE.search(raw)
+    return raw[: found.end()] if found is not None else raw
 
 
 def part_text(part: Message) -> str:
