@@ -47,8 +47,10 @@ BODY = b"From: NGO <info@ngo0.example>\r\nSubject: Re: Invitation\r\n\r\nYes, we
 
 def test_a_signature_in_any_case_on_lf_or_crlf_lines_is_still_checked() -> None:
     good = signed(BODY)
+    first, rest = BODY.split(b"\r\n", 1)
     for raw in (
         good,
+        first + b"\r\n" + good.split(b"From:", 1)[0] + rest,  # below another field
         good.lower().replace(b"from:", b"From:", 1),  # a field name in lower case
         good.replace(b"DKIM-Signature", b"DKIM-SIGNATURE", 1),
         good.replace(b"\r\n", b"\n"),  # LF lines, as some mailers store them
@@ -74,3 +76,17 @@ def test_a_signature_in_any_case_on_lf_or_crlf_lines_is_still_checked() -> None:
 def test_attacker_chosen_bytes_get_the_full_checks_verdicts(raw: bytes, where: bytes) -> None:
     raw = where + b" v=1; d=ngo0.example; s=mail2024; b=AAAA\r\n" + raw if where else raw
     assert check_dkim(raw, lookup) == verify_signatures(raw, lookup)
+
+
+def test_a_signature_line_below_the_headers_is_not_one() -> None:
+    """dkimpy reads fields up to the first empty line: a signature quoted in the body (a
+    forwarded message, an attacker's paste) is checked by neither path."""
+    signature = signed(BODY).split(b"From:", 1)[0]
+    for blank in (b"\r\n\r\n", b"\n\n", b"\n\r\n"):
+        head, body = BODY.split(b"\r\n\r\n", 1)
+        raw = head + blank + signature + body
+        assert verify_signatures(raw, lookup) == []
+        assert check_dkim(raw, lookup) == []
+    moved = BODY.replace(b"\r\n\r\n", b"\r\n\r\n" + signature)
+    assert check_dkim(signature + BODY, lookup) != []  # the same lines above it are read
+    assert check_dkim(moved, lookup) == verify_signatures(moved, lookup) == []

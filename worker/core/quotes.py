@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from worker.core.decode import normalise
 
@@ -72,6 +73,9 @@ class OwnText:
 _SPACES = re.compile(r"\s+")
 
 
+# The lines we send repeat from one email to the next (a campaign's invitations differ in a few
+# lines only), and each reply compares against every line we sent to its contact.
+@lru_cache(maxsize=8192)
 def _key(line: str) -> str:
     return _SPACES.sub(" ", normalise(_QUOTED.sub("", line))).strip().lower()
 

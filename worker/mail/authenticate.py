@@ -26,11 +26,20 @@ def _default_txt(name: bytes, timeout: int = DNS_TIMEOUT_SECONDS) -> bytes | Non
     return result
 
 
-# A line that starts a DKIM-Signature field, anywhere in the message. dkimpy splits lines at
-# CRLF or LF and reads a field's name up to its first colon, so a message without such a line
-# has no signature to verify, and dkimpy's parse of the whole message (a reply quoting our
-# letter is mostly body) is skipped.
+# A line that starts a DKIM-Signature field. dkimpy splits lines at CRLF or LF, reads header
+# fields up to the first empty line, and a field's name up to its first colon; a message with
+# no such line in that block has no signature to verify, and dkimpy's parse of the whole
+# message (a reply quoting our letter is mostly body) is skipped.
 _SIGNATURE_LINE = re.compile(rb"^dkim-signature:", re.IGNORECASE | re.MULTILINE)
+
+# dkimpy reads header fields up to its first empty line (lines end in CRLF or LF).
+_EMPTY_LINE = re.compile(rb"\n\r?\n")
+
+
+def _header_end(raw: bytes) -> int:
+    found = _EMPTY_LINE.search(raw)
+    return found.end() if found is not None else len(raw)
+
 
 # The DNS TXT lookup dkimpy uses; tests point it at keys they generated.
 txt_lookup: TxtLookup = _default_txt
@@ -42,7 +51,7 @@ def check_dkim(raw: bytes, lookup: TxtLookup | None = None) -> list[DkimCheck]:
     A signature that cannot be parsed, whose key cannot be fetched, or whose hashes differ is
     a failed check carrying the reason, so the evidence says what happened.
     """
-    if not _SIGNATURE_LINE.search(raw):  # no line dkimpy could read as one: nothing to check
+    if not _SIGNATURE_LINE.search(raw, 0, _header_end(raw)):  # none dkimpy could read
         return []
     return verify_signatures(raw, lookup or txt_lookup)
 
