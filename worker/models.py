@@ -187,6 +187,10 @@ class OutboundMessage(Base):
     recipients: Mapped[list[Any]] = mapped_column(default=list)  # envelope recipients
     subject: Mapped[str] = mapped_column(Text, default="")
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)  # the exact MIME bytes to send
+    # The text/plain parts of `raw`, decoded, as reading `raw` gives them (reply_lookups.texts_of):
+    # a reply's quote of our email is matched against them. SQL NULL (None is stored as NULL,
+    # not as JSON null): read them from `raw`.
+    texts: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True))
     state: Mapped[str] = mapped_column(String(20), default=OutboxState.QUEUED.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Temporary failures are retried until this + the retry window, then the row fails.

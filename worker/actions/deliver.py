@@ -230,6 +230,7 @@ def refresh_held_letter(session: Session, campaign: Campaign, *, now: datetime) 
         return False
     prepared, letters, pdfs = build_final_email(session, campaign, now)
     row.raw = prepared.raw
+    row.texts = list(prepared.texts) if prepared.texts is not None else None
     row.recipients = list(prepared.recipients)
     row.subject = prepared.subject
     row.updated_at = now

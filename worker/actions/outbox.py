@@ -84,6 +84,8 @@ class Prepared(Protocol):
     def language(self) -> str | None: ...
     @property
     def raw(self) -> bytes: ...
+    @property
+    def texts(self) -> Sequence[str] | None: ...
 
 
 def make_dedupe_key(campaign_id: int, contact_id: int | None, kind: str, sequence: int) -> str:
@@ -279,6 +281,7 @@ def _row_values(
         "recipients": list(prepared.recipients),
         "subject": prepared.subject,
         "raw": prepared.raw,
+        "texts": list(prepared.texts) if prepared.texts is not None else None,
         "state": (OutboxState.SUPPRESSED if blocked else OutboxState.QUEUED).value,
         "attempts": 0,
         "lease_until": None,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from email.message import Message
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import case, event, null, select
 from sqlalchemy.orm import ORMExecuteState, Session, joinedload
 
 from worker.actions.outbox_buffer import current_buffer
@@ -57,6 +57,11 @@ def referenced_ids(headers: MessageHeaders) -> list[str]:
     return [m for m in (headers.in_reply_to, *headers.references) if m]
 
 
+# An outbox row's texts as the batch reads them: its stored `texts`, else its `raw` (which is
+# fetched only for a row without texts).
+SentRow = tuple[list[Any] | None, bytes | None]
+
+
 def texts_of(raws: Iterable[bytes | None]) -> list[str]:
     """The text/plain parts of the emails we sent, in order."""
     texts: list[str] = []
@@ -67,6 +72,23 @@ def texts_of(raws: Iterable[bytes | None]) -> list[str]:
             if part.get_content_type() == "text/plain":
                 texts.append(part_text(part))
     return texts
+
+
+def sent_texts_of(rows: Iterable[SentRow]) -> list[str]:
+    """`texts_of` the emails we sent, read from their stored texts where they have them."""
+    texts: list[str] = []
+    for stored, raw in rows:
+        if stored is not None:
+            texts.extend(str(text) for text in stored)
+        else:
+            texts.extend(texts_of([raw]))
+    return texts
+
+
+def _sent_columns() -> tuple[Any, Any]:
+    """The stored texts, and `raw` only where there are none (a row queued before them)."""
+    raw = case((OutboundMessage.texts.is_(None), OutboundMessage.raw), else_=null())
+    return OutboundMessage.texts, raw
 
 
 class Lookups:
@@ -130,10 +152,12 @@ class Lookups:
 
     def sent_texts(self, invitation_id: int) -> list[str]:
         """The text parts of every email we sent (or queued) for this invitation."""
-        return texts_of(
-            self.session.scalars(
-                select(OutboundMessage.raw).where(OutboundMessage.invitation_id == invitation_id)
-            )
+        return sent_texts_of(
+            self.session.execute(
+                select(*_sent_columns())
+                .where(OutboundMessage.invitation_id == invitation_id)
+                .order_by(OutboundMessage.id)
+            ).tuples()
         )
 
 
@@ -220,16 +244,16 @@ class Prefetched(Lookups):
         ).unique()
         return {inv.id: inv for inv in rows}
 
-    def _fetch_sent(self, ids: set[int]) -> dict[int, list[bytes | None]]:
-        sent: dict[int, list[bytes | None]] = defaultdict(list)
+    def _fetch_sent(self, ids: set[int]) -> dict[int, list[SentRow]]:
+        sent: dict[int, list[SentRow]] = defaultdict(list)
         if ids:
-            for inv_id, raw in self.session.execute(
-                select(OutboundMessage.invitation_id, OutboundMessage.raw)
+            for inv_id, texts, raw in self.session.execute(
+                select(OutboundMessage.invitation_id, *_sent_columns())
                 .where(OutboundMessage.invitation_id.in_(ids))
                 .order_by(OutboundMessage.id)
             ).tuples():
                 if inv_id is not None:
-                    sent[inv_id].append(raw)
+                    sent[inv_id].append((texts, raw))
         return sent
 
     # -- watching for rows the batch itself creates ------------------------------------------
@@ -323,4 +347,4 @@ class Prefetched(Lookups):
             or invitation_id not in self._invitations
         ):
             return super().sent_texts(invitation_id)
-        return texts_of(self._sent.get(invitation_id, []))
+        return sent_texts_of(self._sent.get(invitation_id, []))

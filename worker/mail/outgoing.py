@@ -48,6 +48,8 @@ class PreparedEmail:
     subject: str
     language: str
     raw: bytes
+    # The text/plain parts as reading `raw` gives them (None: only reading `raw` tells).
+    texts: tuple[str, ...] | None = None
 
 
 def _thread_headers(extra: Mapping[str, Any] | None) -> dict[str, str]:
@@ -212,7 +214,14 @@ def _prepared(
         subject=rendered.subject,
         language=lang,
         raw=raw,
+        # Written without attachments, `raw` holds the text as its one text/plain part, which
+        # reads back with its line ends as LF (tests/sending/test_sent_texts.py).
+        texts=None if attachments else (_lf(rendered.text),),
     )
+
+
+def _lf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 _DATE_HEADER = re.compile(rb"^Date:[^\r\n]*(\r?\n[ \t][^\r\n]*)*", re.MULTILINE | re.IGNORECASE)
