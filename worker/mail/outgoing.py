@@ -215,7 +215,7 @@ def _prepared(
         language=lang,
         raw=raw,
         # Written without attachments, `raw` holds the text as its one text/plain part, which
-        # reads back with its line ends as LF (tests/sending/test_sent_texts.py).
+        # reads back with its line ends as LF (tests/intake/test_sent_texts.py).
         texts=None if attachments else (_lf(rendered.text),),
     )
 
