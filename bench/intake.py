@@ -146,9 +146,9 @@ def send_invitations(url: str, campaign_id: int, n: int) -> None:
                 now=datetime.now(UTC),
                 secret=get_settings().secret(),
             )
-    with create_engine(url).begin() as conn:
-        conn.execute(text("UPDATE outbound_message SET state = 'sent', sent_at = now()"))
-        conn.execute(
+    with session_scope(url) as session:  # the service's engine: no second pool to leave open
+        session.execute(text("UPDATE outbound_message SET state = 'sent', sent_at = now()"))
+        session.execute(
             text(
                 "UPDATE invitation SET state = 'invited', invited_at = now() "
                 "WHERE state = 'pending'"
