@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 # A label and the value after it on the same line (form fields and explicit requests).
 _LABELLED = re.compile(
@@ -131,13 +132,32 @@ def quoted_form_name(body_lines: Sequence[str], sent_texts: Sequence[str] = ()) 
     Less sure than a name in the sender's own words: the caller asks them to confirm it.
     A form line exactly as we sent it (empty, or with our sample) is not an answer.
     """
-    ours = {" ".join(line.split()) for text in sent_texts for line in text.splitlines()}
+    ours = {_spaced(line) for text in sent_texts for line in text.splitlines()}
     for line in body_lines:
-        bare = _QUOTE_MARKS.sub("", line).strip()
-        if not bare or " ".join(bare.split()) in ours:
+        bare, spaced = _unquoted(line)
+        if not bare or spaced in ours:
             continue
-        m = _LABELLED.search(bare)
-        cleaned = _matched_name(m) if m else None
+        cleaned = _form_value(bare)
         if cleaned:
             return cleaned, bare
     return None, ""
+
+
+# Memoised: a reply quotes our invitation line by line, and a campaign's invitations share
+# most of their lines, so the same lines come back in every reply (as quotes._key does).
+@lru_cache(maxsize=8192)
+def _spaced(line: str) -> str:
+    return " ".join(line.split())
+
+
+@lru_cache(maxsize=8192)
+def _unquoted(line: str) -> tuple[str, str]:
+    """The line without its quote marks, and that with its spaces collapsed."""
+    bare = _QUOTE_MARKS.sub("", line).strip()
+    return bare, _spaced(bare)
+
+
+@lru_cache(maxsize=8192)
+def _form_value(bare: str) -> str | None:
+    m = _LABELLED.search(bare)
+    return _matched_name(m) if m else None
