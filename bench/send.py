@@ -8,7 +8,8 @@ A. stdlib: the script a user would write, independent of our code (bench/stdlib_
 A'. the same script sending the email the service sends: the campaign's invitation (subject,
    text and HTML alternatives, about 20 kB, in each contact's language), rendered once by the
    bench with "{name}" for the organisation's name. A and B send different emails; A' and B
-   the same one.
+   the same one, so the CPU target (issue 15: no more than the stdlib script) is B against
+   A'. B against A is printed for reference.
 B. end to end: a campaign of N pending invitations in PostgreSQL; one "scan.due" task; the
    worker (prefork, one process per core) runs "scan.invite" tasks: render, insert the outbox
    rows claimed under a heartbeat lease, mark and audit the invitations, commit, then send
@@ -491,13 +492,9 @@ def main() -> None:
             ("B. end to end", args.n, e2e),
         ]
         base, alike, ours = median_of(stdlib), median_of(same), median_of(e2e)
+        # The target compares the same work: the script sending the email the service sends
+        # (A'). A sends a 30x smaller letter; its ratio is printed below, for reference only.
         checks = [
-            (
-                "CPU/msg: end to end / stdlib, short letter",
-                ours["cpu"] / base["cpu"],
-                "<= 1.00",
-                ours["cpu"] <= base["cpu"],
-            ),
             (
                 "CPU/msg: end to end / stdlib, same email",
                 ours["cpu"] / alike["cpu"],
@@ -516,6 +513,12 @@ def main() -> None:
             checks.append(("worker peak RSS, 4N / N", growth, "<= 1.15", growth <= 1.15))
         console.print(results_table(rows))
         console.print(targets_table(checks))
+        console.print(
+            f"For reference, not a target: end to end / stdlib short letter, CPU/msg "
+            f"{ours['cpu'] / base['cpu']:.2f} (A sends a 0.6 kB text letter, B the ~20 kB "
+            "invitation with its HTML; the stdlib script needs "
+            f"{alike['cpu'] / base['cpu']:.1f}x its short-letter CPU for that email, A')."
+        )
         console.print(
             "CPU ms/msg: the design's own processes only (A: the script; B, C: the Celery "
             "worker tree + the PostgreSQL backends of the bench database), start-up excluded. "
