@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from imapclient import IMAPClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from support import replies
 from support.dovecot import Dovecot, start_dovecot
 
@@ -22,9 +23,10 @@ from worker.actions.outbox import queue_email
 from worker.actions.process_reply import Outcome, process_reply
 from worker.actions.publisher import install_publisher
 from worker.core.states import CampaignState, InvitationState
+from worker.db import session_factory
 from worker.mail.outgoing import prepare_contact_email
 from worker.models import Campaign, Contact, Invitation, OutboundMessage
-from worker.settings import get_settings
+from worker.settings import ImapTarget, get_settings
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_DIR = REPO / "config" / "campaigns"
@@ -142,6 +144,32 @@ def dovecot(tmp_path: Path) -> Iterator[Dovecot]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def sessions(env: dict[str, str]) -> sessionmaker[Session]:
+    """The service's sessionmaker for the test database (what the poller is given)."""
+    return session_factory(env["OUTREACH_DATABASE_URL"])
+
+
+def imap_target(server: Dovecot, folder: str = "INBOX") -> ImapTarget:
+    """The poller's view of a test Dovecot folder."""
+    return ImapTarget(
+        host="127.0.0.1",
+        port=server.port,
+        username=server.user,
+        password=server.password,
+        ssl=False,
+        folder=folder,
+    )
+
+
+def append_to(server: Dovecot, *messages: bytes, folder: str = "INBOX") -> None:
+    """Put messages in the mailbox as delivered mail (IMAP APPEND), in order."""
+    with IMAPClient("127.0.0.1", port=server.port, ssl=False) as client:
+        client.login(server.user, server.password)
+        for raw in messages:
+            client.append(folder, raw)
 
 
 class RecordingPublisher:

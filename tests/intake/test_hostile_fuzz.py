@@ -19,7 +19,6 @@ from support.hostile_run import Counts, deliver_imap, deliver_lmtp, process_all,
 from worker.actions.ingest import ingest, ingest_many
 from worker.core.classify import classify
 from worker.core.decode import parse_headers
-from worker.db import session_factory
 from worker.mail import authenticate
 from worker.settings import ImapTarget
 
@@ -28,11 +27,6 @@ from .conftest import NOW, World
 ON_POSTGRES = pytest.mark.parametrize(
     "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
 )
-
-
-@pytest.fixture
-def sessions(env: dict[str, str]) -> sessionmaker[Session]:
-    return session_factory(env["OUTREACH_DATABASE_URL"])
 
 
 @pytest.fixture

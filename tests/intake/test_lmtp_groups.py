@@ -20,7 +20,6 @@ from support.dovecot import free_port
 from support.hostile_run import lmtp_deliver
 
 from worker.actions.ingest import ingest, ingest_many
-from worker.db import session_factory
 from worker.mail.lmtp import start_listener
 from worker.models import InboundMessage
 
@@ -64,11 +63,6 @@ class HeldFirstGroup:
             self.entered.set()
             assert self.release.wait(30)
         return ingest_many(session, raws, source=source, now=now)
-
-
-@pytest.fixture
-def sessions(env: dict[str, str]) -> sessionmaker[Session]:
-    return session_factory(env["OUTREACH_DATABASE_URL"])
 
 
 @pytest.fixture

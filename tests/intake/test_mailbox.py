@@ -21,37 +21,13 @@ from worker.actions.ingest import ingest
 from worker.actions.outbox import send_batch
 from worker.actions.process_reply import process_reply
 from worker.core.states import InboundState, InvitationState
-from worker.db import session_factory
 from worker.mail.inbox import PollResult, mailbox_key, poll_mailbox
 from worker.mail.lmtp import start_listener
 from worker.mail.smtp import Sender
 from worker.models import InboundMessage, MailboxCursor, OutboundMessage, ReviewItem, Signature
-from worker.settings import ImapTarget, SmtpTarget
+from worker.settings import SmtpTarget
 
-from .conftest import AUTHSERV_ID, NOW, World, reply_to
-
-
-def _target(server: Dovecot, folder: str = "INBOX") -> ImapTarget:
-    return ImapTarget(
-        host="127.0.0.1",
-        port=server.port,
-        username=server.user,
-        password=server.password,
-        ssl=False,
-        folder=folder,
-    )
-
-
-def _append(server: Dovecot, *messages: bytes, folder: str = "INBOX") -> None:
-    with IMAPClient("127.0.0.1", port=server.port, ssl=False) as client:
-        client.login(server.user, server.password)
-        for raw in messages:
-            client.append(folder, raw)
-
-
-@pytest.fixture
-def sessions(env: dict[str, str]) -> sessionmaker[Session]:
-    return session_factory(env["OUTREACH_DATABASE_URL"])
+from .conftest import AUTHSERV_ID, NOW, World, append_to, imap_target, reply_to
 
 
 def _processor(sessions: sessionmaker[Session], world: World) -> Callable[[list[int]], None]:
@@ -102,10 +78,10 @@ def test_invitation_sent_by_smtp_answered_in_mailbox_is_signed_with_acknowledgem
         sender="Maria <info@green.example>",
         headers={"Authentication-Results": f"{AUTHSERV_ID}; dkim=pass; dmarc=pass"},
     )
-    _append(dovecot, answer)
+    append_to(dovecot, answer)
     # 3. The poller picks it up; processing signs and queues the acknowledgement.
     result = poll_mailbox(
-        _target(dovecot),
+        imap_target(dovecot),
         sessions,
         store=ingest,
         on_stored=_processor(sessions, world),
@@ -132,9 +108,9 @@ def test_same_message_in_the_mailbox_twice_is_stored_once(
     raw = reply_to(
         world.sent("info@green.example").raw or b"", "Yes, we sign!", sender="info@green.example"
     )
-    _append(dovecot, raw, raw)
+    append_to(dovecot, raw, raw)
     result = poll_mailbox(
-        _target(dovecot),
+        imap_target(dovecot),
         sessions,
         store=ingest,
         on_stored=_processor(sessions, world),
@@ -142,7 +118,7 @@ def test_same_message_in_the_mailbox_twice_is_stored_once(
     )
     assert (result.seen, len(result.stored), result.duplicates) == (2, 1, 1)
     # a second pass reads nothing again
-    again = poll_mailbox(_target(dovecot), sessions, store=ingest)
+    again = poll_mailbox(imap_target(dovecot), sessions, store=ingest)
     assert (again.seen, again.stored) == (0, [])
     world.session.rollback()
     assert len(world.session.scalars(select(Signature)).all()) == 1
@@ -155,7 +131,7 @@ def test_two_polls_at_once_store_each_message_once_and_neither_fails(
     if not db_url.startswith("postgresql"):
         pytest.skip("row locks make concurrent polls safe on PostgreSQL; SQLite runs one writer")
     senders = ["info@green.example", "forestwatch@gmail.com"]
-    _append(
+    append_to(
         dovecot,
         *(reply_to(world.sent(a).raw or b"", f"Yes, we sign! ({a})", sender=a) for a in senders),
     )
@@ -171,7 +147,7 @@ def test_two_polls_at_once_store_each_message_once_and_neither_fails(
         return NOW
 
     def poll(_: int) -> PollResult:
-        return poll_mailbox(_target(dovecot), sessions, store=ingest, clock=clock)
+        return poll_mailbox(imap_target(dovecot), sessions, store=ingest, clock=clock)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(poll, range(2)))
@@ -190,7 +166,7 @@ def test_poller_crashing_mid_batch_loses_and_repeats_nothing(
         f"Message-ID: <note{i}@ngo{i}.example>\r\n\r\nhello {i}\r\n".encode()
         for i in range(5)
     ]
-    _append(dovecot, *messages)
+    append_to(dovecot, *messages)
     calls = 0
 
     def crashing_ingest(session: Session, raw: bytes, **kwargs: Any) -> int | None:
@@ -202,15 +178,15 @@ def test_poller_crashing_mid_batch_loses_and_repeats_nothing(
         return new_id
 
     with pytest.raises(ConnectionError):
-        poll_mailbox(_target(dovecot), sessions, store=crashing_ingest)
+        poll_mailbox(imap_target(dovecot), sessions, store=crashing_ingest)
     world.session.rollback()
     assert [
         m.uid for m in world.session.scalars(select(InboundMessage).order_by(InboundMessage.uid))
     ] == [1, 2]
-    cursor = world.session.get(MailboxCursor, mailbox_key(_target(dovecot)))
+    cursor = world.session.get(MailboxCursor, mailbox_key(imap_target(dovecot)))
     assert cursor is not None and cursor.last_uid == 2
     # restarted: continues after the last committed message
-    result = poll_mailbox(_target(dovecot), sessions, store=ingest)
+    result = poll_mailbox(imap_target(dovecot), sessions, store=ingest)
     assert result.seen == 3 and result.duplicates == 0
     world.session.rollback()
     uids = [
@@ -228,9 +204,9 @@ def test_unparseable_message_goes_to_review_and_the_poller_goes_on(
         "賛同します。",
         sender="office@kyoto-peace.example",
     )
-    _append(dovecot, garbage, good)
+    append_to(dovecot, garbage, good)
     result = poll_mailbox(
-        _target(dovecot),
+        imap_target(dovecot),
         sessions,
         store=ingest,
         on_stored=_processor(sessions, world),
@@ -255,15 +231,15 @@ def test_uidvalidity_change_rereads_the_folder_without_double_counting(
     with IMAPClient("127.0.0.1", port=dovecot.port, ssl=False) as client:
         client.login(dovecot.user, dovecot.password)
         client.create_folder("Replies")
-    _append(dovecot, notes[0], notes[1], folder="Replies")
-    first = poll_mailbox(_target(dovecot, "Replies"), sessions, store=ingest)
+    append_to(dovecot, notes[0], notes[1], folder="Replies")
+    first = poll_mailbox(imap_target(dovecot, "Replies"), sessions, store=ingest)
     assert len(first.stored) == 2
     with IMAPClient("127.0.0.1", port=dovecot.port, ssl=False) as client:
         client.login(dovecot.user, dovecot.password)
         client.delete_folder("Replies")
         client.create_folder("Replies")
-    _append(dovecot, notes[1], notes[2], folder="Replies")
-    second = poll_mailbox(_target(dovecot, "Replies"), sessions, store=ingest)
+    append_to(dovecot, notes[1], notes[2], folder="Replies")
+    second = poll_mailbox(imap_target(dovecot, "Replies"), sessions, store=ingest)
     assert second.uidvalidity_changed and second.uidvalidity != first.uidvalidity
     assert (second.seen, len(second.stored), second.duplicates) == (2, 1, 1)
 
