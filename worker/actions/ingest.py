@@ -80,21 +80,36 @@ def ingest(
 
 
 def ingest_many(
-    session: Session, raws: Sequence[bytes], *, source: str, now: datetime
+    session: Session,
+    raws: Sequence[bytes],
+    *,
+    source: str,
+    now: datetime,
+    mailbox: str | None = None,
+    uidvalidity: int | None = None,
+    uids: Sequence[int | None] | None = None,
 ) -> list[int | None]:
-    """`ingest` for several messages in one transaction (the LMTP listener's group commit):
-    the new id or None for each, in order; one SELECT and two INSERTs for the lot.
+    """`ingest` for several messages in one transaction (the LMTP listener's group commit,
+    the IMAP poller's fetch chunk, each message with its `uids` entry): the new id or None for
+    each, in order; one SELECT and two INSERTs for the lot.
 
     A group in which the same bytes or the same Message-ID come twice goes through `ingest`
     one by one (the second must see the first). No savepoint here: if a row is refused, the
     whole transaction fails, and the caller stores each message on its own with `ingest`,
-    which quarantines the one refused (`worker.mail.lmtp`).
+    which quarantines the one refused (`worker.mail.lmtp`, `worker.mail.inbox`).
     """
+    origins = list(uids) if uids is not None else [None] * len(raws)
+    if len(origins) != len(raws):
+        raise ValueError(f"ingest_many: {len(raws)} messages but {len(origins)} uids")
     read = [_read(raw) for raw in raws]
     digests = [digest for digest, _ in read]
     named = [m for _, fields in read if (m := fields.get("message_id"))]
     if len(set(digests)) < len(digests) or len(set(named)) < len(named):
-        return [ingest(session, raw, source=source, now=now) for raw in raws]
+        return [
+            ingest(session, raw, source=source, now=now, mailbox=mailbox,
+                   uidvalidity=uidvalidity, uid=uid)
+            for raw, uid in zip(raws, origins, strict=True)
+        ]  # fmt: skip
     wanted = InboundMessage.sha256.in_(digests)
     conn = session.connection()
     found = conn.execute(
@@ -108,10 +123,12 @@ def ingest_many(
         if message_id is not None:
             first_with.setdefault(message_id, row_id)
     new: list[tuple[dict[str, Any], int | None]] = []  # (row, the earlier copy's id)
-    for raw, (digest, fields) in zip(raws, read, strict=True):
+    for raw, (digest, fields), uid in zip(raws, read, origins, strict=True):
         if digest not in known:
             earlier = first_with.get(fields.get("message_id") or "")
-            new.append((_values(_row_args(raw, digest, source, now), fields, earlier), earlier))
+            row_args = _row_args(raw, digest, source, now)
+            row_args.update(mailbox=mailbox, uidvalidity=uidvalidity, uid=uid)
+            new.append((_values(row_args, fields, earlier), earlier))
     if not new:
         return [None] * len(raws)
     new_ids = conn.execute(_INSERT_MANY, [values for values, _ in new]).scalars().all()

@@ -210,7 +210,9 @@ def poll_once(on_stored: Callable[[list[int]], None] | None = enqueue) -> PollRe
     target = get_settings().imap_target()
     if target is None:
         return None
-    return poll_mailbox(target, session_factory(), store=ingest, on_stored=on_stored)
+    return poll_mailbox(
+        target, session_factory(), store=ingest, store_many=ingest_many, on_stored=on_stored
+    )
 
 
 # The LMTP listener hands its deliveries on in groups gathered over this long (at most
