@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from support.dovecot import Dovecot, free_port
 from support.smtp_sink import SmtpSink
 
-from worker.actions.ingest import ingest
+from worker.actions.ingest import ingest, ingest_many
 from worker.actions.outbox import send_batch
 from worker.actions.process_reply import process_reply
 from worker.core.states import InboundState, InvitationState
-from worker.mail.inbox import PollResult, mailbox_key, poll_mailbox
+from worker.mail.inbox import IngestChunk, PollResult, mailbox_key, poll_mailbox
 from worker.mail.lmtp import start_listener
 from worker.mail.smtp import Sender
 from worker.models import InboundMessage, MailboxCursor, OutboundMessage, ReviewItem, Signature
@@ -124,12 +124,17 @@ def test_same_message_in_the_mailbox_twice_is_stored_once(
     assert len(world.session.scalars(select(Signature)).all()) == 1
 
 
-@pytest.mark.postgres
+# Row locks make concurrent polls safe on PostgreSQL; SQLite runs one writer at a time.
+@pytest.mark.parametrize(
+    "db_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+@pytest.mark.parametrize("store_many", [None, ingest_many], ids=["one-by-one", "chunks"])
 def test_two_polls_at_once_store_each_message_once_and_neither_fails(
-    world: World, dovecot: Dovecot, sessions: sessionmaker[Session], db_url: str
+    world: World,
+    dovecot: Dovecot,
+    sessions: sessionmaker[Session],
+    store_many: IngestChunk | None,
 ) -> None:
-    if not db_url.startswith("postgresql"):
-        pytest.skip("row locks make concurrent polls safe on PostgreSQL; SQLite runs one writer")
     senders = ["info@green.example", "forestwatch@gmail.com"]
     append_to(
         dovecot,
@@ -147,7 +152,9 @@ def test_two_polls_at_once_store_each_message_once_and_neither_fails(
         return NOW
 
     def poll(_: int) -> PollResult:
-        return poll_mailbox(imap_target(dovecot), sessions, store=ingest, clock=clock)
+        return poll_mailbox(
+            imap_target(dovecot), sessions, store=ingest, store_many=store_many, clock=clock
+        )
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(poll, range(2)))

@@ -1,14 +1,12 @@
 """The IMAP poller stores each fetched chunk in one transaction (`store_many`), against a real
 Dovecot: a burst costs a few commits, and every guarantee of the one-at-a-time path holds:
 each message stored once, the cursor past what was kept, a refused row quarantined alone, a
-failed or killed chunk neither lost nor stored twice."""
+failed or killed chunk neither lost nor stored twice. (Two polls at once, in chunks too:
+test_mailbox.py.)"""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -176,33 +174,3 @@ def test_a_poller_killed_mid_chunk_loses_and_repeats_nothing(
     result = _poll(dovecot, sessions)  # restarted
     assert (result.seen, len(result.stored), result.duplicates) == (5, 5, 0)
     assert _stored_uids(session) == list(range(1, inbox.FETCH_BATCH + 6))
-
-
-@on_postgres
-def test_two_polls_at_once_store_each_message_once_in_chunks(
-    session: Session, dovecot: Dovecot, sessions: sessionmaker[Session]
-) -> None:
-    n = inbox.FETCH_BATCH + 3
-    append_to(dovecot, *(_note(i) for i in range(n)))
-    # Both polls have read the cursor and the UIDs before either stores its first chunk.
-    both_read_the_cursor = threading.Barrier(2, timeout=30)
-    calls = threading.local()
-
-    def clock() -> datetime:
-        calls.n = getattr(calls, "n", 0) + 1
-        if calls.n == 2:  # 1: loading the cursor; 2: about to store the first chunk
-            both_read_the_cursor.wait()
-        return NOW
-
-    def poll(_: int) -> PollResult:
-        return poll_mailbox(
-            imap_target(dovecot), sessions, store=ingest, store_many=ingest_many, clock=clock
-        )
-
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(poll, range(2)))
-    assert not both_read_the_cursor.broken
-    assert sum(len(r.stored) for r in results) == n
-    assert sum(r.duplicates for r in results) == 0
-    assert _stored_uids(session) == list(range(1, n + 1))
-    assert _cursor(session, dovecot) == n
