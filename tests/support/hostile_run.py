@@ -158,7 +158,9 @@ def deliver_imap(sessions: sessionmaker[Session], messages: list[Hostile], targe
                 refused.add(message.fuzz_id)
                 counts.examples.append(f"imap-append {message.fuzz_id}: {exc}"[:200])
         uids = client.select_folder(target.folder)[b"UIDNEXT"]
-    result = poll_mailbox(target, sessions, store=ingest, clock=lambda: now)
+    result = poll_mailbox(
+        target, sessions, store=ingest, store_many=ingest_many, clock=lambda: now
+    )  # the service's way: one transaction per fetched chunk
     with sessions() as session:
         cursor = session.scalars(select(MailboxCursor)).first()
         if cursor is None or cursor.last_uid < int(uids) - 1 or result.last_uid < int(uids) - 1:
