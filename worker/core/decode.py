@@ -316,7 +316,13 @@ def part_text(part: Message) -> str:
     text = decode_bytes(payload, charset)
     if part.get_content_type() == "text/html":
         text = html_to_text(text)
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return lf_line_ends(text)
+
+
+def lf_line_ends(text: str) -> str:
+    """Every line ending (CRLF or a lone CR) as LF: how a part's text is read, and so how an
+    outgoing email keeps the texts a reply's quote is compared with."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 # Work caps: a reply is a few kilobytes; anything far beyond is cut here and sent to review

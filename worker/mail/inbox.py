@@ -274,7 +274,8 @@ def _store_chunk(
         elif raw is None:  # expunged between SEARCH and FETCH: nothing to store
             log.info("imap.message_gone", mailbox=key, uid=uid)
     result.seen += len(present)
-    result.last_uid = max(result.last_uid, *taken) if taken else result.last_uid
+    if taken:
+        result.last_uid = max(result.last_uid, *taken)
     for new_id in ids:
         if new_id is None:
             result.duplicates += 1

@@ -19,6 +19,8 @@ from email.header import Header
 from functools import lru_cache
 from typing import Any
 
+from worker.core.decode import lf_line_ends
+
 CRLF = "\r\n"
 _WIDTH = 76
 # compose.py's policy: what the generator folds and encodes with.
@@ -71,9 +73,7 @@ def _folded(name: str, value: str | Words) -> str:
 
 def _lines(text: str) -> str:
     """The generator's line handling: every line ending becomes CRLF, nothing is added."""
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.replace("\n", CRLF)
+    return lf_line_ends(text).replace("\n", CRLF)
 
 
 def _base64_lines(data: bytes) -> str:

@@ -10,6 +10,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from worker.core import tokens
+from worker.core.decode import lf_line_ends
 from worker.errors import UserError
 from worker.mail.compose import Attachment, compose
 from worker.mail.context import contact_context, definition_value, lead_context, localised
@@ -216,12 +217,8 @@ def _prepared(
         raw=raw,
         # Written without attachments, `raw` holds the text as its one text/plain part, which
         # reads back with its line ends as LF (tests/intake/test_sent_texts.py).
-        texts=None if attachments else (_lf(rendered.text),),
+        texts=None if attachments else (lf_line_ends(rendered.text),),
     )
-
-
-def _lf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 _DATE_HEADER = re.compile(rb"^Date:[^\r\n]*(\r?\n[ \t][^\r\n]*)*", re.MULTILINE | re.IGNORECASE)
